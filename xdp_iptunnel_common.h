@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * xdp_iptunnel: structures shared by the XDP program and its loader.
+ *
+ * A VIP is an address, an IP protocol and a destination port range. The
+ * program looks a packet up in vip_map by (address, protocol); the value
+ * lists up to VIP_MAX_RANGES port ranges on that address, each naming a
+ * vip_id (its statistics slot and Maglev ring) and how to pick a real.
+ * Every structure is replaced whole by one map update, so a running
+ * program never sees a half-written service.
+ */
+#ifndef _XDP_IPTUNNEL_COMMON_H
+#define _XDP_IPTUNNEL_COMMON_H
+
+#include <linux/types.h>
+
+#define MAX_VIPS		16384	/* vip_id: 0 .. MAX_VIPS - 1 */
+#define MAX_REALS		4096	/* real_id: 0 .. MAX_REALS - 1 */
+#define VIP_MAX_RANGES		8	/* port ranges on one address+protocol */
+#define MAGLEV_RING_SIZE	65537	/* prime, as in the Maglev paper */
+#define VIP_ADDR_MAX		16384	/* distinct (address, protocol) keys */
+
+/* vip_map key. IPv4 addresses live in addr[0], the rest is zero. */
+struct vip_key {
+	__be32 addr[4];
+	__u8 family;		/* AF_INET or AF_INET6 */
+	__u8 protocol;		/* IPPROTO_* of the inner packet */
+	__u16 pad;		/* zero: part of the hashed key */
+};
+
+/*
+ * Ports are in host order. Protocols without ports (ICMP, GRE, ...) use
+ * the range 0-0. A packet matches when every port it could carry is inside
+ * the range, so an IPv4/IPv6 fragment of TCP or UDP, whose ports are
+ * unknown, matches only a range of 1-65535.
+ */
+struct vip_range {
+	__u16 port_min;
+	__u16 port_max;
+	__u32 vip_id;
+	__u32 real_id;		/* the real when flags lack VIP_F_RING */
+	__u32 flags;
+};
+
+#define VIP_F_RING	(1U << 0)	/* several reals: Maglev ring vip_id */
+#define VIP_F_FLOW_SRC	(1U << 1)	/* outer source varies per flow */
+
+struct vip_value {
+	__u32 nr_ranges;
+	struct vip_range range[VIP_MAX_RANGES];
+};
+
+/* A tunnel endpoint pair: the director's address and a real server's. */
+struct real {
+	__be32 saddr[4];
+	__be32 daddr[4];
+	__u8 family;		/* of saddr and daddr */
+	__u8 dmac[6];		/* next hop toward daddr */
+	__u8 pad;
+};
+
+/* Per-interface settings the loader keeps current. */
+struct config {
+	__u8 smac[6];		/* outer source MAC: the interface's */
+	__u16 mtu;		/* 0: no check */
+	/* VIP_F_FLOW_SRC: outer source = prefix | (flow hash & ~mask) */
+	__be32 flow_src4;
+	__be32 flow_src4_mask;
+	__be32 flow_src6[4];
+	__be32 flow_src6_mask[4];
+};
+
+struct traffic {
+	__u64 packets;
+	__u64 bytes;		/* of the frame as received */
+};
+
+/* Packets the program had to pass or drop for a reason worth counting. */
+enum xdp_iptunnel_event {
+	EV_FRAGMENT,		/* fragment to a VIP with a port range: passed */
+	EV_TOO_BIG,		/* encapsulated frame would exceed MTU: dropped */
+	EV_NO_REAL,		/* VIP without a usable real: dropped */
+	EV_EXT_HDR,		/* IPv6 header chain too long to parse: passed */
+	EV_ADJUST_HEAD,		/* no headroom for the outer header: dropped */
+	EV_MAX,
+};
+
+#endif /* _XDP_IPTUNNEL_COMMON_H */

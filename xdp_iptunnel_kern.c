@@ -1,0 +1,556 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * xdp_iptunnel: an XDP IP-in-IP tunnelling load balancer.
+ *
+ * A client sends to a VIP. This program, attached to the director's
+ * interface, matches the packet's destination address, protocol and port
+ * against the configured VIPs, picks a real server, puts an outer IPv4 or
+ * IPv6 header addressed to that real in front of the packet and sends the
+ * frame back out of the same interface (XDP_TX). The real server removes
+ * the outer header and answers the client directly.
+ *
+ * Read it top-down: parse -> match -> pick real -> encapsulate -> transmit.
+ */
+#if __has_include(<uapi/linux/bpf.h>)
+#include <uapi/linux/bpf.h>	/* in a kernel tree: not include/linux/bpf.h */
+#else
+#include <linux/bpf.h>
+#endif
+#include <linux/in.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "xdp_iptunnel_common.h"
+
+#ifndef AF_INET
+#define AF_INET		2
+#define AF_INET6	10
+#endif
+
+#define IP_DF		0x4000
+#define IP_MF		0x2000
+#define IP_OFFSET	0x1fff
+#define IPV6_FRAG_MF	0x0001
+#define IPV6_FRAG_OFF	0xfff8
+#define IPV6_EXT_MAX	6	/* extension headers we walk before giving up */
+#define OUTER_TTL	64
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIP_ADDR_MAX);
+	__type(key, struct vip_key);
+	__type(value, struct vip_value);
+} vip_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_REALS);
+	__type(key, __u32);
+	__type(value, struct real);
+} reals SEC(".maps");
+
+/* One Maglev lookup table per VIP with several reals: slot -> real_id. */
+struct maglev_ring {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAGLEV_RING_SIZE);
+	__type(key, __u32);
+	__type(value, __u32);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, MAX_VIPS);
+	__type(key, __u32);
+	__array(values, struct maglev_ring);
+} vip_rings SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct config);
+} config_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_VIPS);
+	__type(key, __u32);
+	__type(value, struct traffic);
+} vip_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_REALS);
+	__type(key, __u32);
+	__type(value, struct traffic);
+} real_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EV_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} events SEC(".maps");
+
+/* What parsing learnt about the packet inside the Ethernet frame. */
+struct packet {
+	struct vip_key dst;	/* destination address and protocol */
+	__be32 saddr[4];
+	__u16 sport;		/* host order; 0 when not known */
+	__u16 dport;
+	__u16 port_min;		/* ports the packet may carry: see vip_range */
+	__u16 port_max;
+	__u16 l3_len;		/* IP header and payload, without L2 padding */
+	__be16 ip_id;		/* IPv4 identification, copied to the outer */
+	__u8 tos;		/* DSCP and ECN, copied to the outer */
+	__u8 df;		/* don't fragment the outer packet */
+	__u8 fragment;
+};
+
+/* IPv6 fragment header (RFC 8200 4.5). */
+struct ipv6_frag {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 frag_off;	/* offset << 3 | M flag */
+	__be32 identification;
+};
+
+static __always_inline void count_event(__u32 event)
+{
+	__u64 *count = bpf_map_lookup_elem(&events, &event);
+
+	if (count)
+		*count += 1;
+}
+
+/* ---- parse ------------------------------------------------------------ */
+
+static __always_inline int has_ports(__u8 protocol)
+{
+	return protocol == IPPROTO_TCP || protocol == IPPROTO_UDP;
+}
+
+/* Read ports for TCP and UDP; only a complete L4 header counts. */
+static __always_inline int parse_l4(struct packet *pkt, void *l4,
+				    void *data_end)
+{
+	__u8 protocol = pkt->dst.protocol;
+	struct udphdr *udp = l4;
+
+	if (!has_ports(protocol))
+		return 0;	/* the whole VIP matches: ports 0-0 */
+	if (pkt->fragment) {
+		/* ports of a fragmented datagram are unknown: any of them */
+		pkt->port_min = 1;
+		pkt->port_max = 0xffff;
+		return 0;
+	}
+	if (protocol == IPPROTO_TCP && l4 + sizeof(struct tcphdr) > data_end)
+		return -1;
+	if (l4 + sizeof(struct udphdr) > data_end)
+		return -1;
+	pkt->sport = bpf_ntohs(udp->source);	/* same offsets in TCP */
+	pkt->dport = bpf_ntohs(udp->dest);
+	pkt->port_min = pkt->dport;
+	pkt->port_max = pkt->dport;
+	return 0;
+}
+
+static __always_inline int parse_ipv4(struct packet *pkt, void *l3,
+				      void *data_end)
+{
+	struct iphdr *iph = l3;
+	__u16 frag_off, tot_len;
+	__u32 hlen;
+
+	if (l3 + sizeof(*iph) > data_end)
+		return -1;
+	if (iph->version != 4 || iph->ihl < 5)
+		return -1;
+	hlen = iph->ihl * 4;
+	tot_len = bpf_ntohs(iph->tot_len);
+	if (tot_len < hlen || tot_len > data_end - l3)
+		return -1;
+
+	frag_off = bpf_ntohs(iph->frag_off);
+	pkt->dst.family = AF_INET;
+	pkt->dst.protocol = iph->protocol;
+	pkt->dst.addr[0] = iph->daddr;
+	pkt->saddr[0] = iph->saddr;
+	pkt->l3_len = tot_len;
+	pkt->ip_id = iph->id;
+	pkt->tos = iph->tos;
+	pkt->df = !!(frag_off & IP_DF);
+	pkt->fragment = !!(frag_off & (IP_MF | IP_OFFSET));
+	return parse_l4(pkt, l3 + hlen, data_end);
+}
+
+/* Skip hop-by-hop, routing, destination options and fragment headers. */
+static __always_inline void *skip_ipv6_ext(struct packet *pkt, void *hdr,
+					   __u8 nexthdr, void *data_end)
+{
+	struct ipv6_opt_hdr *opt;
+	struct ipv6_frag *frag;
+	int i;
+
+	for (i = 0; i < IPV6_EXT_MAX; i++) {
+		switch (nexthdr) {
+		case IPPROTO_HOPOPTS:
+		case IPPROTO_ROUTING:
+		case IPPROTO_DSTOPTS:
+			opt = hdr;
+			if (hdr + sizeof(*opt) > data_end)
+				return NULL;
+			nexthdr = opt->nexthdr;
+			hdr += (opt->hdrlen + 1) * 8;
+			break;
+		case IPPROTO_FRAGMENT:
+			frag = hdr;
+			if (hdr + sizeof(*frag) > data_end)
+				return NULL;
+			/* offset 0 without M is an atomic fragment: whole */
+			if (bpf_ntohs(frag->frag_off) &
+			    (IPV6_FRAG_OFF | IPV6_FRAG_MF))
+				pkt->fragment = 1;
+			nexthdr = frag->nexthdr;
+			hdr += sizeof(*frag);
+			break;
+		default:
+			pkt->dst.protocol = nexthdr;
+			return hdr;
+		}
+	}
+	count_event(EV_EXT_HDR);
+	return NULL;
+}
+
+static __always_inline int parse_ipv6(struct packet *pkt, void *l3,
+				      void *data_end)
+{
+	struct ipv6hdr *ip6h = l3;
+	__u16 payload_len;
+	void *l4;
+
+	if (l3 + sizeof(*ip6h) > data_end)
+		return -1;
+	if (ip6h->version != 6)
+		return -1;
+	payload_len = bpf_ntohs(ip6h->payload_len);
+	/* 0 is a jumbogram: not ours to tunnel */
+	if (!payload_len ||
+	    payload_len > data_end - l3 - (long)sizeof(*ip6h))
+		return -1;
+
+	pkt->dst.family = AF_INET6;
+	__builtin_memcpy(pkt->dst.addr, &ip6h->daddr, sizeof(pkt->dst.addr));
+	__builtin_memcpy(pkt->saddr, &ip6h->saddr, sizeof(pkt->saddr));
+	pkt->l3_len = sizeof(*ip6h) + payload_len;
+	pkt->tos = ip6h->priority << 4 | ip6h->flow_lbl[0] >> 4;
+	pkt->df = 1;		/* IPv6 is never fragmented on the way */
+
+	l4 = skip_ipv6_ext(pkt, l3 + sizeof(*ip6h), ip6h->nexthdr, data_end);
+	if (!l4)
+		return -1;
+	return parse_l4(pkt, l4, data_end);
+}
+
+/* VLAN-tagged and non-IP frames are not ours: they pass untouched. */
+static __always_inline int parse_packet(struct xdp_md *ctx, struct packet *pkt)
+{
+	void *data_end = (void *)(long)ctx->data_end;
+	void *data = (void *)(long)ctx->data;
+	struct ethhdr *eth = data;
+
+	if (data + sizeof(*eth) > data_end)
+		return -1;
+	if (eth->h_proto == bpf_htons(ETH_P_IP))
+		return parse_ipv4(pkt, data + sizeof(*eth), data_end);
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+		return parse_ipv6(pkt, data + sizeof(*eth), data_end);
+	return -1;
+}
+
+/* ---- match ------------------------------------------------------------ */
+
+static __always_inline struct vip_range *match_vip(struct packet *pkt)
+{
+	struct vip_value *vip = bpf_map_lookup_elem(&vip_map, &pkt->dst);
+	struct vip_range *range;
+	__u32 i;
+
+	if (!vip)
+		return NULL;
+	for (i = 0; i < VIP_MAX_RANGES && i < vip->nr_ranges; i++) {
+		range = &vip->range[i];
+		if (range->port_min <= pkt->port_min &&
+		    pkt->port_max <= range->port_max)
+			return range;
+	}
+	if (pkt->fragment)
+		count_event(EV_FRAGMENT);
+	return NULL;
+}
+
+/* ---- pick real -------------------------------------------------------- */
+
+static __always_inline __u32 rol32(__u32 word, unsigned int shift)
+{
+	return (word << shift) | (word >> ((-shift) & 31));
+}
+
+/* Bob Jenkins' lookup3 mixing, as the kernel's jhash2() */
+#define JHASH_MIX(a, b, c)			\
+	do {					\
+		a -= c; a ^= rol32(c, 4); c += b;	\
+		b -= a; b ^= rol32(a, 6); a += c;	\
+		c -= b; c ^= rol32(b, 8); b += a;	\
+		a -= c; a ^= rol32(c, 16); c += b;	\
+		b -= a; b ^= rol32(a, 19); a += c;	\
+		c -= b; c ^= rol32(b, 4); b += a;	\
+	} while (0)
+
+#define JHASH_FINAL(a, b, c)			\
+	do {					\
+		c ^= b; c -= rol32(b, 14);	\
+		a ^= c; a -= rol32(c, 11);	\
+		b ^= a; b -= rol32(a, 25);	\
+		c ^= b; c -= rol32(b, 16);	\
+		a ^= c; a -= rol32(c, 4);	\
+		b ^= a; b -= rol32(a, 14);	\
+		c ^= b; c -= rol32(b, 24);	\
+	} while (0)
+
+#define JHASH_INITVAL	0xdeadbeef
+
+/*
+ * jhash2() of source address, destination address and ports+protocol:
+ * ten words, the same on every director, so all of them pick the same
+ * real for a flow. Fragments and port-less protocols hash with ports 0,
+ * which keeps every fragment of a datagram on one real.
+ */
+static __always_inline __u32 flow_hash(const struct packet *pkt)
+{
+	__u32 a, b, c;
+
+	a = b = c = JHASH_INITVAL + (10 << 2);
+	a += pkt->saddr[0];
+	b += pkt->saddr[1];
+	c += pkt->saddr[2];
+	JHASH_MIX(a, b, c);
+	a += pkt->saddr[3];
+	b += pkt->dst.addr[0];
+	c += pkt->dst.addr[1];
+	JHASH_MIX(a, b, c);
+	a += pkt->dst.addr[2];
+	b += pkt->dst.addr[3];
+	c += (__u32)pkt->sport << 16 | pkt->dport;
+	JHASH_MIX(a, b, c);
+	a += pkt->dst.protocol;
+	JHASH_FINAL(a, b, c);
+	return c;
+}
+
+static __always_inline struct real *pick_real(struct packet *pkt,
+					      struct vip_range *vip,
+					      __u32 hash, __u32 *real_id)
+{
+	__u32 slot = hash % MAGLEV_RING_SIZE;
+	__u32 *ring_real;
+	struct real *real;
+	void *ring;
+
+	*real_id = vip->real_id;
+	if (vip->flags & VIP_F_RING) {
+		ring = bpf_map_lookup_elem(&vip_rings, &vip->vip_id);
+		if (!ring)
+			return NULL;
+		ring_real = bpf_map_lookup_elem(ring, &slot);
+		if (!ring_real)
+			return NULL;
+		*real_id = *ring_real;
+	}
+	real = bpf_map_lookup_elem(&reals, real_id);
+	if (!real || !real->family)
+		return NULL;	/* a slot the loader has not filled */
+	return real;
+}
+
+/* ---- encapsulate ------------------------------------------------------ */
+
+static __always_inline __u16 ipv4_csum(const struct iphdr *iph)
+{
+	const __u16 *word = (const __u16 *)iph;
+	__u32 sum = 0;
+	int i;
+
+	for (i = 0; i < (int)sizeof(*iph) / 2; i++)
+		sum += word[i];
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum += sum >> 16;
+	return ~sum;
+}
+
+/* The outer source: the director's, or per flow inside a prefix (RSS). */
+static __always_inline void outer_saddr(__be32 *saddr, const struct real *real,
+					const struct config *cfg,
+					const struct vip_range *vip, __u32 hash)
+{
+	int i;
+
+	if (!(vip->flags & VIP_F_FLOW_SRC)) {
+		__builtin_memcpy(saddr, real->saddr, sizeof(real->saddr));
+		return;
+	}
+	if (real->family == AF_INET) {
+		saddr[0] = cfg->flow_src4 |
+			   (bpf_htonl(hash) & ~cfg->flow_src4_mask);
+		return;
+	}
+	for (i = 0; i < 4; i++)
+		saddr[i] = cfg->flow_src6[i] |
+			   (bpf_htonl(hash ^ i) & ~cfg->flow_src6_mask[i]);
+}
+
+static __always_inline int write_outer_ipv4(void *l3, void *data_end,
+					    const struct packet *pkt,
+					    const struct real *real,
+					    const __be32 *saddr)
+{
+	struct iphdr outer = {
+		.version = 4,
+		.ihl = sizeof(outer) / 4,
+		.tos = pkt->tos,
+		.tot_len = bpf_htons(pkt->l3_len + sizeof(outer)),
+		.frag_off = pkt->df ? bpf_htons(IP_DF) : 0,
+		.ttl = OUTER_TTL,
+		.saddr = saddr[0],
+		.daddr = real->daddr[0],
+	};
+
+	if (l3 + sizeof(outer) > data_end)
+		return -1;
+	if (pkt->dst.family == AF_INET) {
+		outer.protocol = IPPROTO_IPIP;
+		outer.id = pkt->ip_id;
+	} else {
+		outer.protocol = IPPROTO_IPV6;
+	}
+	outer.check = ipv4_csum(&outer);
+	__builtin_memcpy(l3, &outer, sizeof(outer));
+	return 0;
+}
+
+static __always_inline int write_outer_ipv6(void *l3, void *data_end,
+					    const struct packet *pkt,
+					    const struct real *real,
+					    const __be32 *saddr)
+{
+	struct ipv6hdr *outer = l3;
+
+	if (l3 + sizeof(*outer) > data_end)
+		return -1;
+	/* version 6, traffic class from the inner packet, flow label 0 */
+	*(__be32 *)outer = bpf_htonl(6U << 28 | (__u32)pkt->tos << 20);
+	outer->payload_len = bpf_htons(pkt->l3_len);
+	outer->nexthdr = pkt->dst.family == AF_INET ? IPPROTO_IPIP :
+						      IPPROTO_IPV6;
+	outer->hop_limit = OUTER_TTL;
+	__builtin_memcpy(&outer->saddr, saddr, sizeof(outer->saddr));
+	__builtin_memcpy(&outer->daddr, real->daddr, sizeof(outer->daddr));
+	return 0;
+}
+
+static __always_inline int encapsulate(struct xdp_md *ctx,
+				       const struct packet *pkt,
+				       const struct vip_range *vip,
+				       const struct real *real, __u32 hash)
+{
+	int outer_len = real->family == AF_INET ? sizeof(struct iphdr) :
+						  sizeof(struct ipv6hdr);
+	void *data, *data_end;
+	struct config *cfg;
+	struct ethhdr *eth;
+	__be32 saddr[4];
+	__u32 zero = 0;
+
+	cfg = bpf_map_lookup_elem(&config_map, &zero);
+	if (!cfg)
+		return XDP_ABORTED;
+	if (cfg->mtu && pkt->l3_len + outer_len > cfg->mtu) {
+		count_event(EV_TOO_BIG);
+		return XDP_DROP;
+	}
+	outer_saddr(saddr, real, cfg, vip, hash);
+
+	if (bpf_xdp_adjust_head(ctx, -outer_len)) {
+		count_event(EV_ADJUST_HEAD);
+		return XDP_DROP;
+	}
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+	if (data + sizeof(*eth) > data_end)
+		return XDP_DROP;
+	__builtin_memcpy(eth->h_dest, real->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, cfg->smac, ETH_ALEN);
+	if (real->family == AF_INET) {
+		eth->h_proto = bpf_htons(ETH_P_IP);
+		if (write_outer_ipv4(data + sizeof(*eth), data_end, pkt, real,
+				     saddr))
+			return XDP_DROP;
+	} else {
+		eth->h_proto = bpf_htons(ETH_P_IPV6);
+		if (write_outer_ipv6(data + sizeof(*eth), data_end, pkt, real,
+				     saddr))
+			return XDP_DROP;
+	}
+	return XDP_TX;
+}
+
+/* ---- transmit --------------------------------------------------------- */
+
+static __always_inline void count_traffic(void *map, __u32 id, __u64 bytes)
+{
+	struct traffic *t = bpf_map_lookup_elem(map, &id);
+
+	if (t) {
+		t->packets += 1;
+		t->bytes += bytes;
+	}
+}
+
+SEC("xdp")
+int xdp_iptunnel(struct xdp_md *ctx)
+{
+	__u64 bytes = ctx->data_end - ctx->data;
+	struct packet pkt = {};
+	struct vip_range *vip;
+	struct real *real;
+	__u32 real_id, hash = 0;
+	int action;
+
+	if (parse_packet(ctx, &pkt))
+		return XDP_PASS;
+	vip = match_vip(&pkt);
+	if (!vip)
+		return XDP_PASS;
+	if (vip->flags & (VIP_F_RING | VIP_F_FLOW_SRC))
+		hash = flow_hash(&pkt);
+	real = pick_real(&pkt, vip, hash, &real_id);
+	if (!real) {
+		count_event(EV_NO_REAL);
+		return XDP_DROP;
+	}
+	action = encapsulate(ctx, &pkt, vip, real, hash);
+	if (action == XDP_TX) {
+		count_traffic(&vip_stats, vip->vip_id, bytes);
+		count_traffic(&real_stats, real_id, bytes);
+	}
+	return action;
+}
+
+char _license[] SEC("license") = "GPL";
