@@ -1,0 +1,1245 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * xdp_iptunnel: loader, configuration and statistics for
+ * xdp_iptunnel_kern.o, an XDP IP-in-IP tunnelling load balancer.
+ *
+ * Read it top-down: options -> config -> load -> attach -> stats -> detach.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <linux/if_ether.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/statfs.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "xdp_iptunnel_common.h"
+
+#define PROG_NAME		"xdp_iptunnel"
+#define STATS_INTERVAL_S	2
+#define MAX_SERVICE_REALS	1024
+#define BPFFS			"/sys/fs/bpf"
+#define PIN_ROOT		BPFFS "/xdp_iptunnel"
+#define BPFFS_MAGIC		0xcafe4a11
+
+static const char *prog_name = PROG_NAME;
+
+/* ---- options ---------------------------------------------------------- */
+
+struct ip_addr {
+	int family;		/* 0 when not given */
+	__be32 words[4];
+};
+
+struct real_spec {
+	struct ip_addr daddr;
+	__u8 mac[ETH_ALEN];
+	bool has_mac;
+	unsigned int weight;
+};
+
+/* One -a group: a VIP address, its protocol, port ranges and reals. */
+struct service {
+	struct ip_addr vip;
+	int protocol;		/* -1: not given, TCP */
+	struct {
+		__u16 min;
+		__u16 max;
+	} ports[VIP_MAX_RANGES];
+	int nr_ports;
+	struct ip_addr saddr;
+	struct real_spec *reals;
+	int nr_reals;
+	__u8 early_mac[ETH_ALEN];	/* -m seen before any -d */
+	bool has_early_mac;
+};
+
+struct options {
+	int ifindex;
+	char ifname[IF_NAMESIZE];
+	__u32 xdp_flags;
+	bool force;
+	bool json;
+	bool verbose;
+	unsigned int duration;	/* seconds, 0 = until interrupted */
+	struct service *svc;
+	int nr_svc;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: %s [...]\n"
+		"    -i <ifname|ifindex> Interface\n"
+		"    -a <vip-service-address> IPv4 or IPv6; starts a new VIP\n"
+		"    -p <vip-service-port> A port range (e.g. 433-444) is also allowed;\n"
+		"       repeat for more ranges; TCP and UDP only\n"
+		"    -s <source-ip> Used in the IPTunnel header\n"
+		"    -d <dest-ip>[,weight=N][,mac=MAC] Used in the IPTunnel header;\n"
+		"       repeat for several real servers\n"
+		"    -m <dest-MAC> Used in sending the IP Tunneled pkt (of the last -d)\n"
+		"    -T <stop-after-X-seconds> Default: 0 (forever)\n"
+		"    -P <IP-Protocol> Default is TCP; other protocols match the whole VIP\n"
+		"    -S use skb-mode\n"
+		"    -N enforce native mode\n"
+		"    -F Force loading the XDP prog\n"
+		"    -j print statistics as JSON lines\n"
+		"    -v print libbpf messages\n"
+		"    -h Display this help\n"
+		"-p, -P, -s, -d and -m describe the VIP of the last -a (or the first\n"
+		"VIP when given before any -a); a VIP without -s or -d uses those of\n"
+		"the VIP before it.\n",
+		prog_name);
+}
+
+/* One line naming the option and the value, as for every bad input. */
+static int bad_option(char opt, const char *value, const char *why)
+{
+	fprintf(stderr, "%s: -%c '%s': %s\n", prog_name, opt, value, why);
+	return -1;
+}
+
+static int parse_addr(const char *str, struct ip_addr *addr)
+{
+	memset(addr, 0, sizeof(*addr));
+	if (inet_pton(AF_INET, str, addr->words) == 1)
+		addr->family = AF_INET;
+	else if (inet_pton(AF_INET6, str, addr->words) == 1)
+		addr->family = AF_INET6;
+	else
+		return -1;
+	return 0;
+}
+
+/* A whole decimal number in [min, max]: no sign, no junk after it. */
+static int parse_uint(const char *str, unsigned long min, unsigned long max,
+		      unsigned long *val)
+{
+	char *end;
+
+	if (*str < '0' || *str > '9')
+		return -1;
+	errno = 0;
+	*val = strtoul(str, &end, 10);
+	if (errno || *end || *val < min || *val > max)
+		return -1;
+	return 0;
+}
+
+static int parse_ports(const char *str, __u16 *min, __u16 *max)
+{
+	const char *dash = strchr(str, '-');
+	unsigned long lo, hi;
+	char first[8];
+
+	if (!dash) {
+		if (parse_uint(str, 1, 65535, &lo))
+			return bad_option('p', str,
+					  "not a port 1-65535 or a range lo-hi");
+		*min = *max = lo;
+		return 0;
+	}
+	if (dash - str >= (long)sizeof(first))
+		return bad_option('p', str, "not a port range lo-hi");
+	memcpy(first, str, dash - str);
+	first[dash - str] = '\0';
+	if (parse_uint(first, 1, 65535, &lo) ||
+	    parse_uint(dash + 1, 1, 65535, &hi))
+		return bad_option('p', str,
+				  "not a port range lo-hi within 1-65535");
+	if (lo > hi)
+		return bad_option('p', str, "reversed port range");
+	*min = lo;
+	*max = hi;
+	return 0;
+}
+
+static int parse_mac(const char *str, __u8 *mac)
+{
+	unsigned int b[ETH_ALEN];
+	char tail;
+	int i;
+
+	if (strlen(str) != 17 ||
+	    sscanf(str, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2],
+		   &b[3], &b[4], &b[5], &tail) != ETH_ALEN)
+		return -1;
+	for (i = 0; i < ETH_ALEN; i++)
+		mac[i] = b[i];
+	return 0;
+}
+
+static int parse_protocol(const char *str, int *protocol)
+{
+	unsigned long val;
+
+	if (!strcasecmp(str, "tcp"))
+		*protocol = IPPROTO_TCP;
+	else if (!strcasecmp(str, "udp"))
+		*protocol = IPPROTO_UDP;
+	else if (!strcasecmp(str, "icmp"))
+		*protocol = IPPROTO_ICMP;
+	else if (!strcasecmp(str, "icmpv6"))
+		*protocol = IPPROTO_ICMPV6;
+	else if (!parse_uint(str, 0, 255, &val))
+		*protocol = val;
+	else
+		return bad_option('P', str,
+				  "not an IP protocol number 0-255 or tcp/udp/icmp/icmpv6");
+	return 0;
+}
+
+static int parse_ifname(const char *str, struct options *opt)
+{
+	unsigned long idx;
+
+	opt->ifindex = if_nametoindex(str);
+	if (!opt->ifindex && !parse_uint(str, 1, INT_MAX, &idx) &&
+	    if_indextoname(idx, opt->ifname))
+		opt->ifindex = idx;
+	if (!opt->ifindex)
+		return bad_option('i', str, "no such interface");
+	if_indextoname(opt->ifindex, opt->ifname);
+	return 0;
+}
+
+static struct service *current_service(struct options *opt)
+{
+	if (!opt->nr_svc) {
+		opt->svc = calloc(1, sizeof(*opt->svc));
+		if (!opt->svc)
+			return NULL;
+		opt->svc->protocol = -1;
+		opt->nr_svc = 1;
+	}
+	return &opt->svc[opt->nr_svc - 1];
+}
+
+static struct service *new_service(struct options *opt)
+{
+	struct service *svc;
+
+	svc = realloc(opt->svc, (opt->nr_svc + 1) * sizeof(*svc));
+	if (!svc)
+		return NULL;
+	opt->svc = svc;
+	svc = &opt->svc[opt->nr_svc++];
+	memset(svc, 0, sizeof(*svc));
+	svc->protocol = -1;
+	return svc;
+}
+
+/* -d ADDR[,weight=N][,mac=MAC] */
+static int add_real(struct service *svc, const char *arg)
+{
+	char buf[128], *item, *save;
+	struct real_spec *real;
+	unsigned long weight;
+
+	if (svc->nr_reals >= MAX_SERVICE_REALS)
+		return bad_option('d', arg, "too many real servers for one VIP");
+	if (strlen(arg) >= sizeof(buf))
+		return bad_option('d', arg, "too long");
+	strcpy(buf, arg);
+	real = realloc(svc->reals, (svc->nr_reals + 1) * sizeof(*real));
+	if (!real)
+		return bad_option('d', arg, "out of memory");
+	svc->reals = real;
+	real = &svc->reals[svc->nr_reals];
+	memset(real, 0, sizeof(*real));
+	real->weight = 1;
+
+	item = strtok_r(buf, ",", &save);
+	if (!item || parse_addr(item, &real->daddr))
+		return bad_option('d', arg, "not an IPv4 or IPv6 address");
+	while ((item = strtok_r(NULL, ",", &save))) {
+		if (!strncmp(item, "weight=", 7)) {
+			if (parse_uint(item + 7, 0, 65535, &weight))
+				return bad_option('d', arg,
+						  "weight must be 0-65535");
+			real->weight = weight;
+		} else if (!strncmp(item, "mac=", 4)) {
+			if (parse_mac(item + 4, real->mac))
+				return bad_option('d', arg, "not a MAC address");
+			real->has_mac = true;
+		} else {
+			return bad_option('d', arg,
+					  "expected ADDR[,weight=N][,mac=MAC]");
+		}
+	}
+	if (!svc->nr_reals && svc->has_early_mac && !real->has_mac) {
+		memcpy(real->mac, svc->early_mac, ETH_ALEN);
+		real->has_mac = true;
+	}
+	svc->nr_reals++;
+	return 0;
+}
+
+static int set_mac(struct service *svc, const char *arg)
+{
+	__u8 mac[ETH_ALEN];
+	struct real_spec *real;
+
+	if (parse_mac(arg, mac))
+		return bad_option('m', arg, "not a MAC address xx:xx:xx:xx:xx:xx");
+	if (!svc->nr_reals) {
+		memcpy(svc->early_mac, mac, ETH_ALEN);
+		svc->has_early_mac = true;
+		return 0;
+	}
+	real = &svc->reals[svc->nr_reals - 1];
+	memcpy(real->mac, mac, ETH_ALEN);
+	real->has_mac = true;
+	return 0;
+}
+
+static int parse_service_option(struct options *opt, int c, const char *arg)
+{
+	struct service *svc = current_service(opt);
+
+	if (!svc)
+		return bad_option(c, arg, "out of memory");
+	switch (c) {
+	case 'a':
+		if (svc->vip.family)
+			svc = new_service(opt);
+		if (!svc)
+			return bad_option(c, arg, "out of memory");
+		if (parse_addr(arg, &svc->vip))
+			return bad_option(c, arg, "not an IPv4 or IPv6 address");
+		return 0;
+	case 'p':
+		if (svc->nr_ports >= VIP_MAX_RANGES)
+			return bad_option(c, arg, "too many port ranges");
+		if (parse_ports(arg, &svc->ports[svc->nr_ports].min,
+				&svc->ports[svc->nr_ports].max))
+			return -1;
+		svc->nr_ports++;
+		return 0;
+	case 'P':
+		return parse_protocol(arg, &svc->protocol);
+	case 's':
+		if (parse_addr(arg, &svc->saddr))
+			return bad_option(c, arg, "not an IPv4 or IPv6 address");
+		return 0;
+	case 'd':
+		return add_real(svc, arg);
+	case 'm':
+		return set_mac(svc, arg);
+	}
+	return -1;
+}
+
+static int missing(const char *what)
+{
+	fprintf(stderr, "%s: missing %s\n", prog_name, what);
+	usage(stderr);
+	return -1;
+}
+
+static bool has_ports(int protocol)
+{
+	return protocol == IPPROTO_TCP || protocol == IPPROTO_UDP;
+}
+
+/* Fill what a VIP may take from the one before it, then check it whole. */
+static int check_service(struct service *svc, const struct service *prev)
+{
+	char vip[INET6_ADDRSTRLEN];
+	int i;
+
+	if (!svc->vip.family)
+		return missing("-a <vip-service-address>");
+	inet_ntop(svc->vip.family, svc->vip.words, vip, sizeof(vip));
+	if (svc->protocol < 0)
+		svc->protocol = IPPROTO_TCP;
+	if (!svc->saddr.family && prev)
+		svc->saddr = prev->saddr;
+	if (!svc->nr_reals && prev && prev->nr_reals) {
+		svc->reals = calloc(prev->nr_reals, sizeof(*svc->reals));
+		if (!svc->reals)
+			return bad_option('d', vip, "out of memory");
+		memcpy(svc->reals, prev->reals,
+		       prev->nr_reals * sizeof(*svc->reals));
+		svc->nr_reals = prev->nr_reals;
+	}
+	if (has_ports(svc->protocol) && !svc->nr_ports)
+		return missing("-p <vip-service-port> (required for TCP and UDP)");
+	if (!has_ports(svc->protocol) && svc->nr_ports)
+		return bad_option('a', vip,
+				  "-p applies to TCP and UDP only, not to this -P");
+	if (!svc->saddr.family)
+		return missing("-s <source-ip>");
+	if (!svc->nr_reals)
+		return missing("-d <dest-ip>");
+	for (i = 0; i < svc->nr_reals; i++) {
+		char dst[INET6_ADDRSTRLEN];
+
+		inet_ntop(svc->reals[i].daddr.family, svc->reals[i].daddr.words,
+			  dst, sizeof(dst));
+		if (svc->reals[i].daddr.family != svc->saddr.family)
+			return bad_option('d', dst,
+					  "not of the same address family as -s");
+		if (!svc->reals[i].has_mac)
+			return bad_option('d', dst, "has no MAC: add -m <dest-MAC> after it");
+	}
+	return 0;
+}
+
+static int parse_options(int argc, char **argv, struct options *opt)
+{
+	unsigned long val;
+	int c, i;
+
+	memset(opt, 0, sizeof(*opt));
+	while ((c = getopt(argc, argv, "i:a:p:s:d:m:T:P:SNFjvh")) != -1) {
+		switch (c) {
+		case 'i':
+			if (parse_ifname(optarg, opt))
+				return -1;
+			break;
+		case 'a':
+		case 'p':
+		case 'P':
+		case 's':
+		case 'd':
+		case 'm':
+			if (parse_service_option(opt, c, optarg))
+				return -1;
+			break;
+		case 'T':
+			if (parse_uint(optarg, 0, UINT_MAX, &val))
+				return bad_option(c, optarg,
+						  "not a number of seconds >= 0");
+			opt->duration = val;
+			break;
+		case 'S':
+			opt->xdp_flags |= XDP_FLAGS_SKB_MODE;
+			break;
+		case 'N':
+			opt->xdp_flags |= XDP_FLAGS_DRV_MODE;
+			break;
+		case 'F':
+			opt->force = true;
+			break;
+		case 'j':
+			opt->json = true;
+			break;
+		case 'v':
+			opt->verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc)
+		return bad_option('?', argv[optind], "unexpected argument");
+	if ((opt->xdp_flags & XDP_FLAGS_SKB_MODE) &&
+	    (opt->xdp_flags & XDP_FLAGS_DRV_MODE))
+		return bad_option('N', "-S", "-S and -N exclude each other");
+	if (!opt->ifindex)
+		return missing("-i <ifname|ifindex>");
+	if (!opt->nr_svc)
+		return missing("-a <vip-service-address>");
+	for (i = 0; i < opt->nr_svc; i++)
+		if (check_service(&opt->svc[i], i ? &opt->svc[i - 1] : NULL))
+			return -1;
+	return 0;
+}
+
+/* ---- config: services -> map entries ---------------------------------- */
+
+struct director {
+	struct bpf_object *obj;
+	struct bpf_program *prog;
+	int link_fd;		/* closing it detaches the program */
+	int vip_map, reals, vip_rings, config_map;
+	int vip_stats, real_stats, events;
+	char pin_dir[64];
+	bool pinned;
+};
+
+static void to_real(const struct service *svc, const struct real_spec *spec,
+		    struct real *real)
+{
+	memset(real, 0, sizeof(*real));
+	real->family = spec->daddr.family;
+	memcpy(real->saddr, svc->saddr.words, sizeof(real->saddr));
+	memcpy(real->daddr, spec->daddr.words, sizeof(real->daddr));
+	memcpy(real->dmac, spec->mac, sizeof(real->dmac));
+}
+
+/* The slot of an identical real, or a free one: ids stay stable. */
+static int real_slot(int fd, const struct real *want, bool *taken)
+{
+	struct real cur;
+	__u32 id, free_id = MAX_REALS;
+
+	for (id = 0; id < MAX_REALS; id++) {
+		if (bpf_map_lookup_elem(fd, &id, &cur))
+			return -errno;
+		if (cur.family && !memcmp(&cur, want, sizeof(cur))) {
+			taken[id] = true;
+			return id;
+		}
+		if (!cur.family && !taken[id] && free_id == MAX_REALS)
+			free_id = id;
+	}
+	if (free_id == MAX_REALS)
+		return -ENOSPC;
+	if (bpf_map_update_elem(fd, &free_id, want, BPF_ANY))
+		return -errno;
+	taken[free_id] = true;
+	return free_id;
+}
+
+/* ---- Maglev (Eisenbud et al., NSDI 2016) with weights ----------------- */
+
+static __u64 hash64(const void *data, size_t len, __u64 seed)
+{
+	const __u8 *p = data;
+	__u64 h = 0xcbf29ce484222325ULL ^ seed;	/* FNV-1a, then a mixer */
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return h;
+}
+
+struct maglev_entry {
+	const struct real_spec *spec;
+	__u32 real_id;
+	__u32 offset;
+	__u32 skip;
+	__u32 next;		/* how far along its permutation */
+	__u64 credit;
+};
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct maglev_entry *x = a, *y = b;
+
+	if (x->spec->daddr.family != y->spec->daddr.family)
+		return x->spec->daddr.family - y->spec->daddr.family;
+	return memcmp(x->spec->daddr.words, y->spec->daddr.words,
+		      sizeof(x->spec->daddr.words));
+}
+
+/*
+ * Fill ring[0..MAGLEV_RING_SIZE) with real ids. Each real walks its own
+ * permutation of the slots (offset, skip from its address) and claims the
+ * next free one when its credit reaches the largest weight, so slots are
+ * shared in proportion to weight. Reals are ordered by address, so the
+ * same set of reals always yields the same ring, on any director.
+ */
+static int maglev_build(struct maglev_entry *e, int n, __u32 *ring)
+{
+	__u64 max_weight = 0;
+	__u32 filled = 0, slot;
+	int i;
+
+	qsort(e, n, sizeof(*e), cmp_entry);
+	for (i = 0; i < n; i++) {
+		const __be32 *addr = e[i].spec->daddr.words;
+
+		e[i].offset = hash64(addr, 16, 0) % MAGLEV_RING_SIZE;
+		e[i].skip = hash64(addr, 16, 1) % (MAGLEV_RING_SIZE - 1) + 1;
+		e[i].next = 0;
+		e[i].credit = 0;
+		if (e[i].spec->weight > max_weight)
+			max_weight = e[i].spec->weight;
+	}
+	if (!max_weight)
+		return -ENOENT;
+	memset(ring, 0xff, MAGLEV_RING_SIZE * sizeof(*ring));
+	while (filled < MAGLEV_RING_SIZE) {
+		for (i = 0; i < n && filled < MAGLEV_RING_SIZE; i++) {
+			e[i].credit += e[i].spec->weight;
+			if (e[i].credit < max_weight)
+				continue;
+			e[i].credit -= max_weight;
+			do {
+				slot = (e[i].offset + (__u64)e[i].next *
+					e[i].skip) % MAGLEV_RING_SIZE;
+				e[i].next++;
+			} while (ring[slot] != 0xffffffff);
+			ring[slot] = e[i].real_id;
+			filled++;
+		}
+	}
+	return 0;
+}
+
+/* Build the ring aside, then switch it in with one update of vip_rings. */
+static int install_ring(struct director *d, __u32 vip_id,
+			struct maglev_entry *e, int n)
+{
+	static __u32 ring[MAGLEV_RING_SIZE], keys[MAGLEV_RING_SIZE];
+	__u32 count = MAGLEV_RING_SIZE, i;
+	int fd, err;
+
+	err = maglev_build(e, n, ring);
+	if (err)
+		return err;
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "vip_ring", sizeof(__u32),
+			    sizeof(__u32), MAGLEV_RING_SIZE, NULL);
+	if (fd < 0)
+		return -errno;
+	for (i = 0; i < MAGLEV_RING_SIZE; i++)
+		keys[i] = i;
+	err = bpf_map_update_batch(fd, keys, ring, &count, NULL);
+	if (!err && bpf_map_update_elem(d->vip_rings, &vip_id, &fd, BPF_ANY))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/* Fill vip_range.real_id/flags: one real directly, several by a ring. */
+static int configure_reals(struct director *d, const struct service *svc,
+			   struct vip_range *range, bool *taken)
+{
+	struct maglev_entry *e;
+	struct real real;
+	int i, id, n = 0, err = 0;
+
+	e = calloc(svc->nr_reals, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	for (i = 0; i < svc->nr_reals; i++) {
+		to_real(svc, &svc->reals[i], &real);
+		id = real_slot(d->reals, &real, taken);
+		if (id < 0) {
+			err = id;
+			goto out;
+		}
+		if (!svc->reals[i].weight)
+			continue;
+		e[n].spec = &svc->reals[i];
+		e[n].real_id = id;
+		range->real_id = id;
+		n++;
+	}
+	if (!n) {
+		range->real_id = MAX_REALS;	/* no usable real: drop */
+	} else if (n > 1) {
+		err = install_ring(d, range->vip_id, e, n);
+		range->flags |= VIP_F_RING;
+	}
+out:
+	free(e);
+	return err;
+}
+
+static void vip_key_of(const struct service *svc, struct vip_key *key)
+{
+	memset(key, 0, sizeof(*key));
+	memcpy(key->addr, svc->vip.words, sizeof(key->addr));
+	key->family = svc->vip.family;
+	key->protocol = svc->protocol;
+}
+
+static int configure_services(struct director *d, struct options *opt)
+{
+	bool *taken = calloc(MAX_REALS, sizeof(*taken));
+	struct vip_value *vals = calloc(opt->nr_svc, sizeof(*vals));
+	struct vip_key *keys = calloc(opt->nr_svc, sizeof(*keys));
+	__u32 next_vip_id = 0;
+	int s, k, r, nr_keys = 0, err = 0;
+	char vip[INET6_ADDRSTRLEN];
+
+	if (!taken || !vals || !keys) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (s = 0; s < opt->nr_svc && !err; s++) {
+		const struct service *svc = &opt->svc[s];
+		struct vip_key key;
+		struct vip_value *val;
+
+		vip_key_of(svc, &key);
+		inet_ntop(svc->vip.family, svc->vip.words, vip, sizeof(vip));
+		for (k = 0; k < nr_keys; k++)
+			if (!memcmp(&keys[k], &key, sizeof(key)))
+				break;
+		if (k == nr_keys)
+			keys[nr_keys++] = key;
+		val = &vals[k];
+		for (r = 0; r < (svc->nr_ports ? svc->nr_ports : 1); r++) {
+			struct vip_range *range;
+			__u16 min = svc->nr_ports ? svc->ports[r].min : 0;
+			__u16 max = svc->nr_ports ? svc->ports[r].max : 0;
+			__u32 i;
+
+			for (i = 0; i < val->nr_ranges; i++)
+				if (min <= val->range[i].port_max &&
+				    val->range[i].port_min <= max) {
+					fprintf(stderr,
+						"%s: -a '%s': port ranges overlap\n",
+						prog_name, vip);
+					err = -EINVAL;
+					goto out;
+				}
+			if (val->nr_ranges >= VIP_MAX_RANGES ||
+			    next_vip_id >= MAX_VIPS) {
+				fprintf(stderr,
+					"%s: -a '%s': too many port ranges\n",
+					prog_name, vip);
+				err = -E2BIG;
+				goto out;
+			}
+			range = &val->range[val->nr_ranges++];
+			range->port_min = min;
+			range->port_max = max;
+			range->vip_id = next_vip_id++;
+			err = configure_reals(d, svc, range, taken);
+			if (err)
+				break;
+		}
+	}
+	for (k = 0; k < nr_keys && !err; k++)
+		if (bpf_map_update_elem(d->vip_map, &keys[k], &vals[k], BPF_ANY))
+			err = -errno;
+	if (err)
+		fprintf(stderr, "%s: cannot configure the VIPs: %s\n",
+			prog_name, strerror(-err));
+out:
+	free(taken);
+	free(vals);
+	free(keys);
+	return err;
+}
+
+/* The interface's MAC and MTU: the outer source and the size limit. */
+static int configure_interface(struct director *d, const struct options *opt)
+{
+	struct config cfg = {};
+	struct ifreq ifr = {};
+	__u32 zero = 0;
+	int sock, err = 0;
+
+	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		return -errno;
+	memcpy(ifr.ifr_name, opt->ifname, IF_NAMESIZE);
+	if (ioctl(sock, SIOCGIFHWADDR, &ifr)) {
+		err = -errno;
+		goto out;
+	}
+	memcpy(cfg.smac, ifr.ifr_hwaddr.sa_data, sizeof(cfg.smac));
+	if (ioctl(sock, SIOCGIFMTU, &ifr)) {
+		err = -errno;
+		goto out;
+	}
+	cfg.mtu = ifr.ifr_mtu > 0xffff ? 0 : ifr.ifr_mtu;
+	if (bpf_map_update_elem(d->config_map, &zero, &cfg, BPF_ANY))
+		err = -errno;
+out:
+	close(sock);
+	return err;
+}
+
+/* ---- load ------------------------------------------------------------- */
+
+static bool verbose;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list args)
+{
+	if (!verbose && level != LIBBPF_WARN)
+		return 0;
+	if (!verbose)
+		return 0;	/* our own one-line message follows */
+	return vfprintf(stderr, fmt, args);
+}
+
+/* <argv0>_kern.o as the kernel samples do, else next to the executable. */
+static int find_object(const char *argv0, char *path, size_t size)
+{
+	char exe[PATH_MAX - 32];
+	ssize_t len;
+	char *slash;
+
+	snprintf(path, size, "%s_kern.o", argv0);
+	if (!access(path, R_OK))
+		return 0;
+	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (len > 0) {
+		exe[len] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash)
+			*slash = '\0';
+		snprintf(path, size, "%s/%s_kern.o", exe, PROG_NAME);
+		if (!access(path, R_OK))
+			return 0;
+	}
+	fprintf(stderr, "%s: cannot find the BPF object %s_kern.o\n",
+		prog_name, argv0);
+	return -1;
+}
+
+static int map_fd(struct director *d, const char *name)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(d->obj, name);
+
+	return map ? bpf_map__fd(map) : -1;
+}
+
+static int load_director(struct director *d, const char *path)
+{
+	int err;
+
+	char msg[128];
+
+	d->obj = bpf_object__open_file(path, NULL);
+	err = libbpf_get_error(d->obj);
+	if (err) {
+		d->obj = NULL;
+		libbpf_strerror(err, msg, sizeof(msg));
+		fprintf(stderr, "%s: %s: not a usable BPF object: %s\n",
+			prog_name, path, msg);
+		return -1;
+	}
+	d->prog = bpf_object__find_program_by_name(d->obj, PROG_NAME);
+	if (!d->prog) {
+		fprintf(stderr, "%s: %s: has no program %s\n", prog_name, path,
+			PROG_NAME);
+		return -1;
+	}
+	err = bpf_object__load(d->obj);
+	if (err) {
+		if (err == -EPERM || err == -EACCES)
+			fprintf(stderr,
+				"%s: not permitted to load BPF programs: run as root (CAP_BPF and CAP_NET_ADMIN)\n",
+				prog_name);
+		else
+			fprintf(stderr, "%s: %s: cannot load it: %s (-v shows why)\n",
+				prog_name, path,
+				(libbpf_strerror(err, msg, sizeof(msg)), msg));
+		return -1;
+	}
+	d->vip_map = map_fd(d, "vip_map");
+	d->reals = map_fd(d, "reals");
+	d->vip_rings = map_fd(d, "vip_rings");
+	d->config_map = map_fd(d, "config_map");
+	d->vip_stats = map_fd(d, "vip_stats");
+	d->real_stats = map_fd(d, "real_stats");
+	d->events = map_fd(d, "events");
+	if (d->vip_map < 0 || d->reals < 0 || d->vip_rings < 0 ||
+	    d->config_map < 0 || d->vip_stats < 0 || d->real_stats < 0 ||
+	    d->events < 0) {
+		fprintf(stderr, "%s: %s: lacks the maps of %s\n", prog_name,
+			path, PROG_NAME);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Pin the maps under PIN_ROOT/<ifname> so that bpftool and scripts can
+ * read them while the director runs; removed again at exit.
+ */
+static int pin_maps(struct director *d, const struct options *opt)
+{
+	char path[sizeof(d->pin_dir) + BPF_OBJ_NAME_LEN + 1];
+	struct bpf_map *map;
+	struct statfs fs;
+
+	/* `ip netns exec` mounts a fresh /sys without the BPF filesystem */
+	if ((statfs(BPFFS, &fs) || fs.f_type != BPFFS_MAGIC) &&
+	    mount("bpf", BPFFS, "bpf", 0, "mode=0700"))
+		goto fail;
+	if (mkdir(PIN_ROOT, 0700) && errno != EEXIST)
+		goto fail;
+	snprintf(d->pin_dir, sizeof(d->pin_dir), "%s/%s", PIN_ROOT,
+		 opt->ifname);
+	if (mkdir(d->pin_dir, 0700)) {
+		if (errno == EEXIST)
+			fprintf(stderr,
+				"%s: -i '%s': %s exists: another %s runs on it, or one was killed (remove the directory)\n",
+				prog_name, opt->ifname, d->pin_dir, PROG_NAME);
+		d->pin_dir[0] = '\0';
+		goto fail;
+	}
+	d->pinned = true;
+	bpf_object__for_each_map(map, d->obj) {
+		if (strchr(bpf_map__name(map), '.'))
+			continue;	/* internal maps */
+		snprintf(path, sizeof(path), "%s/%s", d->pin_dir,
+			 bpf_map__name(map));
+		if (bpf_map__pin(map, path))
+			goto fail;
+	}
+	return 0;
+fail:
+	if (errno != EEXIST)
+		fprintf(stderr, "%s: cannot pin maps under %s: %s\n", prog_name,
+			PIN_ROOT, strerror(errno));
+	return -1;
+}
+
+static void unpin_maps(struct director *d)
+{
+	if (!d->pinned)
+		return;
+	bpf_object__unpin_maps(d->obj, d->pin_dir);
+	rmdir(d->pin_dir);
+	rmdir(PIN_ROOT);	/* only when no other interface uses it */
+	d->pinned = false;
+}
+
+/* ---- attach ----------------------------------------------------------- */
+
+static const char *mode_name(__u32 mode)
+{
+	switch (mode) {
+	case XDP_ATTACHED_DRV:
+		return "native";
+	case XDP_ATTACHED_SKB:
+		return "generic";
+	case XDP_ATTACHED_HW:
+		return "offload";
+	}
+	return "unknown";
+}
+
+static int attach_director(struct director *d, const struct options *opt)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, query);
+	LIBBPF_OPTS(bpf_link_create_opts, link_opts);
+	int fd, err;
+
+	err = bpf_xdp_query(opt->ifindex, 0, &query);
+	if (!err && query.attach_mode != XDP_ATTACHED_NONE) {
+		__u32 id = query.prog_id ? query.prog_id :
+			   query.skb_prog_id ? query.skb_prog_id :
+			   query.drv_prog_id;
+
+		if (!opt->force) {
+			fprintf(stderr,
+				"%s: -i '%s': XDP program %u is already attached (-F replaces it)\n",
+				prog_name, opt->ifname, id);
+			return -1;
+		}
+		err = bpf_xdp_detach(opt->ifindex, 0, NULL);
+		if (err)
+			err = bpf_xdp_detach(opt->ifindex, XDP_FLAGS_SKB_MODE,
+					     NULL);
+		if (err) {
+			fprintf(stderr,
+				"%s: -F: cannot detach XDP program %u from '%s': %s (a bpf_link holds it?)\n",
+				prog_name, id, opt->ifname, strerror(-err));
+			return -1;
+		}
+	}
+
+	link_opts.flags = opt->xdp_flags;
+	fd = bpf_link_create(bpf_program__fd(d->prog), opt->ifindex, BPF_XDP,
+			     &link_opts);
+	if (fd < 0) {
+		err = -errno;
+		fprintf(stderr, "%s: -i '%s': cannot attach in %s mode: %s\n",
+			prog_name, opt->ifname,
+			opt->xdp_flags & XDP_FLAGS_SKB_MODE ? "generic" :
+			opt->xdp_flags & XDP_FLAGS_DRV_MODE ? "native" :
+			"default", strerror(-err));
+		return -1;
+	}
+	d->link_fd = fd;
+	err = bpf_xdp_query(opt->ifindex, 0, &query);
+	printf("%s: attached to %s (ifindex %d) in %s mode\n", prog_name,
+	       opt->ifname, opt->ifindex,
+	       err ? "unknown" : mode_name(query.attach_mode));
+	return 0;
+}
+
+/* ---- stats ------------------------------------------------------------ */
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static const char *const event_names[EV_MAX] = {
+	[EV_FRAGMENT] = "fragment",
+	[EV_TOO_BIG] = "too_big",
+	[EV_NO_REAL] = "no_real",
+	[EV_EXT_HDR] = "ext_hdr",
+	[EV_ADJUST_HEAD] = "adjust_head",
+};
+
+struct stats {
+	int nr_cpus;
+	struct traffic *percpu;
+	struct traffic vip[MAX_VIPS], vip_prev[MAX_VIPS];
+	struct traffic real[MAX_REALS], real_prev[MAX_REALS];
+	struct traffic proto[256], proto_prev[256];
+	__u64 events[EV_MAX];
+};
+
+static int read_traffic(struct stats *st, int fd, __u32 id, struct traffic *t)
+{
+	int cpu;
+
+	if (bpf_map_lookup_elem(fd, &id, st->percpu))
+		return -errno;
+	memset(t, 0, sizeof(*t));
+	for (cpu = 0; cpu < st->nr_cpus; cpu++) {
+		t->packets += st->percpu[cpu].packets;
+		t->bytes += st->percpu[cpu].bytes;
+	}
+	return 0;
+}
+
+static __u64 rate(__u64 now, __u64 before, double secs)
+{
+	return now > before ? (now - before) / secs : 0;
+}
+
+static void print_addr(const __be32 *addr, int family, char *buf, size_t size)
+{
+	inet_ntop(family, addr, buf, size);
+}
+
+static void print_traffic(const char *kind, const char *name,
+			  const struct traffic *t, const struct traffic *prev,
+			  double secs, bool json, bool *first)
+{
+	__u64 pps = rate(t->packets, prev->packets, secs);
+	__u64 bps = rate(t->bytes, prev->bytes, secs);
+
+	if (json) {
+		printf("%s{\"kind\":\"%s\",\"name\":\"%s\",\"packets\":%llu,\"bytes\":%llu,\"pps\":%llu,\"Bps\":%llu}",
+		       *first ? "" : ",", kind, name, t->packets, t->bytes,
+		       pps, bps);
+		*first = false;
+		return;
+	}
+	printf("%s %s: %llu pkts, %llu bytes, rate: %llu pkts/s, %llu bytes/s\n",
+	       kind, name, t->packets, t->bytes, pps, bps);
+}
+
+/* Statistics come from the maps alone, so they follow live changes. */
+static void print_stats(struct director *d, struct stats *st, double secs,
+			bool json)
+{
+	struct vip_key key, *prev_key = NULL;
+	struct vip_value val;
+	bool first = true;
+	char name[128], addr[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+	struct real real;
+	__u32 id, i, zero_cpu;
+
+	memset(st->proto, 0, sizeof(st->proto));
+	if (json)
+		printf("{\"time\":%ld,\"stats\":[", (long)time(NULL));
+	while (!bpf_map_get_next_key(d->vip_map, prev_key, &key)) {
+		prev_key = &key;
+		if (bpf_map_lookup_elem(d->vip_map, &key, &val))
+			continue;
+		print_addr(key.addr, key.family, addr, sizeof(addr));
+		for (i = 0; i < val.nr_ranges && i < VIP_MAX_RANGES; i++) {
+			struct vip_range *r = &val.range[i];
+
+			id = r->vip_id;
+			if (id >= MAX_VIPS || read_traffic(st, d->vip_stats, id,
+							   &st->vip[id]))
+				continue;
+			st->proto[key.protocol].packets += st->vip[id].packets;
+			st->proto[key.protocol].bytes += st->vip[id].bytes;
+			if (key.family == AF_INET6)
+				snprintf(name, sizeof(name), "[%s]:%u-%u/%u",
+					 addr, r->port_min, r->port_max,
+					 key.protocol);
+			else
+				snprintf(name, sizeof(name), "%s:%u-%u/%u",
+					 addr, r->port_min, r->port_max,
+					 key.protocol);
+			print_traffic("vip", name, &st->vip[id],
+				      &st->vip_prev[id], secs, json, &first);
+			st->vip_prev[id] = st->vip[id];
+		}
+	}
+	for (id = 0; id < MAX_REALS; id++) {
+		if (bpf_map_lookup_elem(d->reals, &id, &real) || !real.family)
+			continue;
+		if (read_traffic(st, d->real_stats, id, &st->real[id]))
+			continue;
+		print_addr(real.saddr, real.family, addr, sizeof(addr));
+		print_addr(real.daddr, real.family, dst, sizeof(dst));
+		snprintf(name, sizeof(name), "%s->%s", addr, dst);
+		print_traffic("real", name, &st->real[id], &st->real_prev[id],
+			      secs, json, &first);
+		st->real_prev[id] = st->real[id];
+	}
+	/* the upstream sample's per-protocol view */
+	for (i = 0; i < 256; i++) {
+		if (!st->proto[i].packets)
+			continue;
+		if (json) {
+			snprintf(name, sizeof(name), "%u", i);
+			print_traffic("proto", name, &st->proto[i],
+				      &st->proto_prev[i], secs, json, &first);
+		} else {
+			printf("proto %u: sum:%10llu pkts, rate:%10llu pkts/s\n",
+			       i, st->proto[i].packets,
+			       rate(st->proto[i].packets,
+				    st->proto_prev[i].packets, secs));
+		}
+		st->proto_prev[i] = st->proto[i];
+	}
+	for (i = 0; i < EV_MAX; i++) {
+		__u64 *percpu = (__u64 *)st->percpu;
+		int cpu;
+
+		zero_cpu = i;
+		st->events[i] = 0;
+		if (bpf_map_lookup_elem(d->events, &zero_cpu, percpu))
+			continue;
+		for (cpu = 0; cpu < st->nr_cpus; cpu++)
+			st->events[i] += percpu[cpu];
+	}
+	if (json) {
+		printf("],\"events\":{");
+		for (i = 0; i < EV_MAX; i++)
+			printf("%s\"%s\":%llu", i ? "," : "", event_names[i],
+			       st->events[i]);
+		printf("}}\n");
+	} else {
+		printf("events:");
+		for (i = 0; i < EV_MAX; i++)
+			printf(" %s %llu", event_names[i], st->events[i]);
+		printf("\n\n");
+	}
+	fflush(stdout);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Print every STATS_INTERVAL_S until a signal, -T or the interface goes. */
+static int poll_stats(struct director *d, const struct options *opt)
+{
+	struct stats *st = calloc(1, sizeof(*st));
+	double start = now_s(), last = start, t;
+	char ifname[IF_NAMESIZE];
+	int ret = 0;
+
+	if (!st)
+		return -ENOMEM;
+	st->nr_cpus = libbpf_num_possible_cpus();
+	st->percpu = calloc(st->nr_cpus, sizeof(*st->percpu));
+	if (!st->percpu) {
+		free(st);
+		return -ENOMEM;
+	}
+	while (!stop) {
+		t = now_s();
+		if (opt->duration && t - start >= opt->duration)
+			break;
+		if (t - last >= STATS_INTERVAL_S) {
+			if (!if_indextoname(opt->ifindex, ifname)) {
+				fprintf(stderr, "%s: -i '%s': the interface is gone\n",
+					prog_name, opt->ifname);
+				ret = -ENODEV;
+				break;
+			}
+			configure_interface(d, opt);	/* MTU may change */
+			print_stats(d, st, t - last, opt->json);
+			last = t;
+		}
+		usleep(100 * 1000);
+	}
+	print_stats(d, st, now_s() - last, opt->json);
+	free(st->percpu);
+	free(st);
+	return ret;
+}
+
+/* ---- detach ----------------------------------------------------------- */
+
+static void close_director(struct director *d)
+{
+	if (d->link_fd >= 0)
+		close(d->link_fd);	/* detaches: the link was ours alone */
+	d->link_fd = -1;
+	unpin_maps(d);
+	bpf_object__close(d->obj);
+}
+
+static void free_options(struct options *opt)
+{
+	int i;
+
+	for (i = 0; i < opt->nr_svc; i++)
+		free(opt->svc[i].reals);
+	free(opt->svc);
+}
+
+int main(int argc, char **argv)
+{
+	struct director d = { .link_fd = -1 };
+	struct sigaction sa = { .sa_handler = on_signal };
+	char path[PATH_MAX];
+	struct options opt;
+	int ret = 1;
+
+	libbpf_set_print(libbpf_print);
+	if (parse_options(argc, argv, &opt))
+		goto out;
+	verbose = opt.verbose;
+	if (find_object(argv[0], path, sizeof(path)))
+		goto out;
+	if (load_director(&d, path))
+		goto out;
+	if (configure_interface(&d, &opt)) {
+		fprintf(stderr, "%s: -i '%s': cannot read MAC and MTU: %s\n",
+			prog_name, opt.ifname, strerror(errno));
+		goto out;
+	}
+	if (configure_services(&d, &opt))
+		goto out;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	if (pin_maps(&d, &opt))
+		goto out;
+	if (attach_director(&d, &opt))
+		goto out;
+	ret = poll_stats(&d, &opt) ? 1 : 0;
+	printf("%s: detached from %s\n", prog_name, opt.ifname);
+out:
+	close_director(&d);
+	free_options(&opt);
+	return ret;
+}
