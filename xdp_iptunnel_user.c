@@ -66,7 +66,7 @@ struct service {
 	struct ip_addr saddr;
 	struct real_spec *reals;
 	int nr_reals;
-	__u8 early_mac[ETH_ALEN];	/* -m seen before any -d */
+	__u8 early_mac[ETH_ALEN];	/* -m before any -d: the default */
 	bool has_early_mac;
 };
 
@@ -93,7 +93,8 @@ static void usage(FILE *out)
 		"    -s <source-ip> Used in the IPTunnel header\n"
 		"    -d <dest-ip>[,weight=N][,mac=MAC] Used in the IPTunnel header;\n"
 		"       repeat for several real servers\n"
-		"    -m <dest-MAC> Used in sending the IP Tunneled pkt (of the last -d)\n"
+		"    -m <dest-MAC> Used in sending the IP Tunneled pkt (of the last -d;\n"
+		"       before any -d: of every -d without one)\n"
 		"    -T <stop-after-X-seconds> Default: 0 (forever)\n"
 		"    -P <IP-Protocol> Default is TCP; other protocols match the whole VIP\n"
 		"    -S use skb-mode\n"
@@ -283,7 +284,7 @@ static int add_real(struct service *svc, const char *arg)
 					  "expected ADDR[,weight=N][,mac=MAC]");
 		}
 	}
-	if (!svc->nr_reals && svc->has_early_mac && !real->has_mac) {
+	if (svc->has_early_mac && !real->has_mac) {
 		memcpy(real->mac, svc->early_mac, ETH_ALEN);
 		real->has_mac = true;
 	}
@@ -469,6 +470,20 @@ static int parse_options(int argc, char **argv, struct options *opt)
 
 /* ---- config: services -> map entries ---------------------------------- */
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Where configuring went: printed once, read by the benchmark. */
+static struct {
+	int vips, reals, rings;
+	double build_s, push_s;
+} cfg_time;
+
 struct director {
 	struct bpf_object *obj;
 	struct bpf_program *prog;
@@ -601,9 +616,13 @@ static int install_ring(struct director *d, __u32 vip_id,
 	__u32 count = MAGLEV_RING_SIZE, i;
 	int fd, err;
 
+	double t = now_s();
+
 	err = maglev_build(e, n, ring);
 	if (err)
 		return err;
+	cfg_time.build_s += now_s() - t;
+	t = now_s();
 	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "vip_ring", sizeof(__u32),
 			    sizeof(__u32), MAGLEV_RING_SIZE, NULL);
 	if (fd < 0)
@@ -614,6 +633,8 @@ static int install_ring(struct director *d, __u32 vip_id,
 	if (!err && bpf_map_update_elem(d->vip_rings, &vip_id, &fd, BPF_ANY))
 		err = -errno;
 	close(fd);
+	cfg_time.push_s += now_s() - t;
+	cfg_time.rings++;
 	return err;
 }
 
@@ -722,6 +743,9 @@ static int configure_services(struct director *d, struct options *opt)
 	for (k = 0; k < nr_keys && !err; k++)
 		if (bpf_map_update_elem(d->vip_map, &keys[k], &vals[k], BPF_ANY))
 			err = -errno;
+	cfg_time.vips = next_vip_id;
+	for (k = 0; k < MAX_REALS; k++)
+		cfg_time.reals += taken[k];
 	if (err)
 		fprintf(stderr, "%s: cannot configure the VIPs: %s\n",
 			prog_name, strerror(-err));
@@ -1139,14 +1163,6 @@ static void print_stats(struct director *d, struct stats *st, double secs,
 	fflush(stdout);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Print every STATS_INTERVAL_S until a signal, -T or the interface goes. */
 static int poll_stats(struct director *d, const struct options *opt)
 {
@@ -1213,6 +1229,7 @@ int main(int argc, char **argv)
 	char path[PATH_MAX];
 	struct options opt;
 	int ret = 1;
+	double t;
 
 	libbpf_set_print(libbpf_print);
 	if (parse_options(argc, argv, &opt))
@@ -1227,8 +1244,12 @@ int main(int argc, char **argv)
 			prog_name, opt.ifname, strerror(errno));
 		goto out;
 	}
+	t = now_s();
 	if (configure_services(&d, &opt))
 		goto out;
+	printf("%s: configured %d VIPs, %d reals in %.3f ms; %d Maglev rings built in %.3f ms, pushed in %.3f ms\n",
+	       prog_name, cfg_time.vips, cfg_time.reals, (now_s() - t) * 1e3,
+	       cfg_time.rings, cfg_time.build_s * 1e3, cfg_time.push_s * 1e3);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
