@@ -504,27 +504,42 @@ static void to_real(const struct service *svc, const struct real_spec *spec,
 	memcpy(real->dmac, spec->mac, sizeof(real->dmac));
 }
 
-/* The slot of an identical real, or a free one: ids stay stable. */
-static int real_slot(int fd, const struct real *want, bool *taken)
+/* The reals array as the kernel has it, read once per configuration. */
+struct real_table {
+	struct real slot[MAX_REALS];
+	bool taken[MAX_REALS];	/* used by the configuration being built */
+};
+
+static int read_reals(int fd, struct real_table *tab)
 {
-	struct real cur;
+	__u32 id;
+
+	for (id = 0; id < MAX_REALS; id++)
+		if (bpf_map_lookup_elem(fd, &id, &tab->slot[id]))
+			return -errno;
+	return 0;
+}
+
+/* The slot of an identical real, or a free one: ids stay stable. */
+static int real_slot(int fd, struct real_table *tab, const struct real *want)
+{
 	__u32 id, free_id = MAX_REALS;
 
 	for (id = 0; id < MAX_REALS; id++) {
-		if (bpf_map_lookup_elem(fd, &id, &cur))
-			return -errno;
-		if (cur.family && !memcmp(&cur, want, sizeof(cur))) {
-			taken[id] = true;
+		if (tab->slot[id].family &&
+		    !memcmp(&tab->slot[id], want, sizeof(*want))) {
+			tab->taken[id] = true;
 			return id;
 		}
-		if (!cur.family && !taken[id] && free_id == MAX_REALS)
+		if (!tab->slot[id].family && free_id == MAX_REALS)
 			free_id = id;
 	}
 	if (free_id == MAX_REALS)
 		return -ENOSPC;
 	if (bpf_map_update_elem(fd, &free_id, want, BPF_ANY))
 		return -errno;
-	taken[free_id] = true;
+	tab->slot[free_id] = *want;
+	tab->taken[free_id] = true;
 	return free_id;
 }
 
@@ -640,7 +655,7 @@ static int install_ring(struct director *d, __u32 vip_id,
 
 /* Fill vip_range.real_id/flags: one real directly, several by a ring. */
 static int configure_reals(struct director *d, const struct service *svc,
-			   struct vip_range *range, bool *taken)
+			   struct vip_range *range, struct real_table *tab)
 {
 	struct maglev_entry *e;
 	struct real real;
@@ -651,7 +666,7 @@ static int configure_reals(struct director *d, const struct service *svc,
 		return -ENOMEM;
 	for (i = 0; i < svc->nr_reals; i++) {
 		to_real(svc, &svc->reals[i], &real);
-		id = real_slot(d->reals, &real, taken);
+		id = real_slot(d->reals, tab, &real);
 		if (id < 0) {
 			err = id;
 			goto out;
@@ -684,17 +699,18 @@ static void vip_key_of(const struct service *svc, struct vip_key *key)
 
 static int configure_services(struct director *d, struct options *opt)
 {
-	bool *taken = calloc(MAX_REALS, sizeof(*taken));
+	struct real_table *tab = calloc(1, sizeof(*tab));
 	struct vip_value *vals = calloc(opt->nr_svc, sizeof(*vals));
 	struct vip_key *keys = calloc(opt->nr_svc, sizeof(*keys));
 	__u32 next_vip_id = 0;
 	int s, k, r, nr_keys = 0, err = 0;
 	char vip[INET6_ADDRSTRLEN];
 
-	if (!taken || !vals || !keys) {
+	if (!tab || !vals || !keys) {
 		err = -ENOMEM;
 		goto out;
 	}
+	err = read_reals(d->reals, tab);
 	for (s = 0; s < opt->nr_svc && !err; s++) {
 		const struct service *svc = &opt->svc[s];
 		struct vip_key key;
@@ -735,7 +751,7 @@ static int configure_services(struct director *d, struct options *opt)
 			range->port_min = min;
 			range->port_max = max;
 			range->vip_id = next_vip_id++;
-			err = configure_reals(d, svc, range, taken);
+			err = configure_reals(d, svc, range, tab);
 			if (err)
 				break;
 		}
@@ -745,12 +761,12 @@ static int configure_services(struct director *d, struct options *opt)
 			err = -errno;
 	cfg_time.vips = next_vip_id;
 	for (k = 0; k < MAX_REALS; k++)
-		cfg_time.reals += taken[k];
+		cfg_time.reals += tab->taken[k];
 	if (err)
 		fprintf(stderr, "%s: cannot configure the VIPs: %s\n",
 			prog_name, strerror(-err));
 out:
-	free(taken);
+	free(tab);
 	free(vals);
 	free(keys);
 	return err;
