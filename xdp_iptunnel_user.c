@@ -8,10 +8,15 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/if_ether.h>
 #include <linux/if_link.h>
+#include <linux/neighbour.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -52,6 +57,7 @@ struct real_spec {
 	__u8 mac[ETH_ALEN];
 	bool has_mac;
 	unsigned int weight;
+	bool down;		/* failed its health check */
 };
 
 /* One -a group: a VIP address, its protocol, port ranges and reals. */
@@ -66,6 +72,7 @@ struct service {
 	struct ip_addr saddr;
 	struct real_spec *reals;
 	int nr_reals;
+	bool flow_src;		/* --flow-src set for the reals' family */
 	__u8 early_mac[ETH_ALEN];	/* -m before any -d: the default */
 	bool has_early_mac;
 };
@@ -78,6 +85,16 @@ struct options {
 	bool json;
 	bool verbose;
 	unsigned int duration;	/* seconds, 0 = until interrupted */
+	enum { RUN, UPDATE, STOP } mode;
+	bool keep;		/* leave it attached and pinned at exit */
+	struct ip_addr flow_src[2];	/* --flow-src prefixes, v4 and v6 */
+	int flow_src_len[2];
+	struct health_check {
+		enum { CHECK_NONE, CHECK_TCP, CHECK_HTTP } kind;
+		unsigned int port;	/* 0: the VIP's first port */
+		char path[64];
+		unsigned int interval, fall, rise;
+	} check;
 	struct service *svc;
 	int nr_svc;
 };
@@ -103,6 +120,12 @@ static void usage(FILE *out)
 		"    -j print statistics as JSON lines\n"
 		"    -v print libbpf messages\n"
 		"    -h Display this help\n"
+		"    -U, --update   change the VIPs of the director running on -i\n"
+		"    -K, --keep     leave the director attached and pinned at exit\n"
+		"    --stop         detach a director left by --keep\n"
+		"    --flow-src <prefix> outer source per flow inside prefix (RSS)\n"
+		"    --check tcp[:port] | http[:port][/path]  health-check reals\n"
+		"    --check-interval <s> (2), --check-fall <n> (3), --check-rise <n> (2)\n"
 		"-p, -P, -s, -d and -m describe the VIP of the last -a (or the first\n"
 		"VIP when given before any -a); a VIP without -s or -d uses those of\n"
 		"the VIP before it.\n",
@@ -397,9 +420,99 @@ static int check_service(struct service *svc, const struct service *prev)
 		if (svc->reals[i].daddr.family != svc->saddr.family)
 			return bad_option('d', dst,
 					  "not of the same address family as -s");
-		if (!svc->reals[i].has_mac)
-			return bad_option('d', dst, "has no MAC: add -m <dest-MAC> after it");
 	}
+	return 0;
+}
+
+/* --flow-src ADDR/LEN: one prefix per address family */
+static int parse_flow_src(const char *str, struct options *opt)
+{
+	char buf[INET6_ADDRSTRLEN + 4], *slash;
+	struct ip_addr addr;
+	unsigned long len;
+	int f;
+
+	if (strlen(str) >= sizeof(buf))
+		return bad_option('-', str, "--flow-src: not ADDR/LEN");
+	strcpy(buf, str);
+	slash = strchr(buf, '/');
+	if (!slash)
+		return bad_option('-', str, "--flow-src: not ADDR/LEN");
+	*slash = '\0';
+	if (parse_addr(buf, &addr) ||
+	    parse_uint(slash + 1, 1, addr.family == AF_INET ? 31 : 127, &len))
+		return bad_option('-', str,
+				  "--flow-src: not ADDR/LEN with room for hosts");
+	f = addr.family == AF_INET6;
+	opt->flow_src[f] = addr;
+	opt->flow_src_len[f] = len;
+	return 0;
+}
+
+/* tcp[:port] or http[:port][/path] */
+static int parse_check(const char *str, struct health_check *check)
+{
+	const char *rest = NULL, *slash;
+	char port[8];
+	unsigned long val;
+
+	if (!strncmp(str, "tcp", 3)) {
+		check->kind = CHECK_TCP;
+		rest = str + 3;
+	} else if (!strncmp(str, "http", 4)) {
+		check->kind = CHECK_HTTP;
+		rest = str + 4;
+	}
+	if (!rest || (*rest && *rest != ':' && *rest != '/'))
+		return bad_option('-', str,
+				  "--check: expected tcp[:port] or http[:port][/path]");
+	strcpy(check->path, "/");
+	slash = strchr(rest, '/');
+	if (slash) {
+		if (check->kind != CHECK_HTTP || strlen(slash) >= sizeof(check->path))
+			return bad_option('-', str, "--check: bad path");
+		strcpy(check->path, slash);
+	}
+	if (*rest == ':') {
+		size_t n = slash ? (size_t)(slash - rest - 1) : strlen(rest + 1);
+
+		if (n >= sizeof(port))
+			return bad_option('-', str, "--check: bad port");
+		memcpy(port, rest + 1, n);
+		port[n] = '\0';
+		if (parse_uint(port, 1, 65535, &val))
+			return bad_option('-', str, "--check: bad port");
+		check->port = val;
+	}
+	return 0;
+}
+
+enum { OPT_STOP = 256, OPT_FLOW_SRC, OPT_CHECK, OPT_CHECK_INTERVAL,
+       OPT_CHECK_FALL, OPT_CHECK_RISE };
+
+static const struct option long_options[] = {
+	{ "update", no_argument, NULL, 'U' },
+	{ "keep", no_argument, NULL, 'K' },
+	{ "stop", no_argument, NULL, OPT_STOP },
+	{ "flow-src", required_argument, NULL, OPT_FLOW_SRC },
+	{ "check", required_argument, NULL, OPT_CHECK },
+	{ "check-interval", required_argument, NULL, OPT_CHECK_INTERVAL },
+	{ "check-fall", required_argument, NULL, OPT_CHECK_FALL },
+	{ "check-rise", required_argument, NULL, OPT_CHECK_RISE },
+	{ "help", no_argument, NULL, 'h' },
+	{}
+};
+
+static int parse_count(const char *name, const char *str, unsigned int *val)
+{
+	unsigned long v;
+
+	if (parse_uint(str, 1, 3600, &v)) {
+		fprintf(stderr, "%s: --%s '%s': not a number 1-3600\n",
+			prog_name, name, str);
+		return -1;
+	}
+	*val = v;
 	return 0;
 }
 
@@ -409,8 +522,42 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	int c, i;
 
 	memset(opt, 0, sizeof(*opt));
-	while ((c = getopt(argc, argv, "i:a:p:s:d:m:T:P:SNFjvh")) != -1) {
+	opt->check.interval = 2;
+	opt->check.fall = 3;
+	opt->check.rise = 2;
+	while ((c = getopt_long(argc, argv, "i:a:p:s:d:m:T:P:SNFjvhUK",
+				long_options, NULL)) != -1) {
 		switch (c) {
+		case 'U':
+			opt->mode = UPDATE;
+			break;
+		case 'K':
+			opt->keep = true;
+			break;
+		case OPT_STOP:
+			opt->mode = STOP;
+			break;
+		case OPT_FLOW_SRC:
+			if (parse_flow_src(optarg, opt))
+				return -1;
+			break;
+		case OPT_CHECK:
+			if (parse_check(optarg, &opt->check))
+				return -1;
+			break;
+		case OPT_CHECK_INTERVAL:
+			if (parse_count("check-interval", optarg,
+					&opt->check.interval))
+				return -1;
+			break;
+		case OPT_CHECK_FALL:
+			if (parse_count("check-fall", optarg, &opt->check.fall))
+				return -1;
+			break;
+		case OPT_CHECK_RISE:
+			if (parse_count("check-rise", optarg, &opt->check.rise))
+				return -1;
+			break;
 		case 'i':
 			if (parse_ifname(optarg, opt))
 				return -1;
@@ -460,11 +607,205 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		return bad_option('N', "-S", "-S and -N exclude each other");
 	if (!opt->ifindex)
 		return missing("-i <ifname|ifindex>");
+	if (opt->mode == STOP)
+		return 0;
 	if (!opt->nr_svc)
 		return missing("-a <vip-service-address>");
-	for (i = 0; i < opt->nr_svc; i++)
-		if (check_service(&opt->svc[i], i ? &opt->svc[i - 1] : NULL))
+	for (i = 0; i < opt->nr_svc; i++) {
+		struct service *svc = &opt->svc[i];
+
+		if (check_service(svc, i ? &opt->svc[i - 1] : NULL))
 			return -1;
+		svc->flow_src = opt->flow_src_len[svc->saddr.family == AF_INET6];
+	}
+	return 0;
+}
+
+/* ---- config: next-hop MACs from the kernel's tables -------------------- */
+
+static int addr_len(int family)
+{
+	return family == AF_INET ? 4 : 16;
+}
+
+/* msg: a request with room after its header for the attribute */
+static void nl_add_attr(void *msg, int type, const void *data, int len)
+{
+	struct nlmsghdr *nh = msg;
+	struct rtattr *rta = msg + NLMSG_ALIGN(nh->nlmsg_len);
+
+	rta->rta_type = type;
+	rta->rta_len = RTA_LENGTH(len);
+	memcpy(RTA_DATA(rta), data, len);
+	nh->nlmsg_len = NLMSG_ALIGN(nh->nlmsg_len) + RTA_ALIGN(rta->rta_len);
+}
+
+/* Send one request; points *payload at the answer's fixed header. */
+static int nl_ask(int sock, struct nlmsghdr *req, char *buf, size_t size,
+		  void **payload, int *payload_len)
+{
+	struct nlmsghdr *nh = (struct nlmsghdr *)buf;
+	ssize_t len;
+
+	if (send(sock, req, req->nlmsg_len, 0) < 0)
+		return -errno;
+	len = recv(sock, buf, size, 0);
+	if (len < 0)
+		return -errno;
+	if (!NLMSG_OK(nh, (size_t)len))
+		return -EIO;
+	if (nh->nlmsg_type == NLMSG_ERROR)
+		return ((struct nlmsgerr *)NLMSG_DATA(nh))->error ?: -ENOENT;
+	*payload = NLMSG_DATA(nh);
+	*payload_len = NLMSG_PAYLOAD(nh, 0);
+	return 0;
+}
+
+/* The next hop toward dst out of ifindex: a gateway, or dst itself. */
+static int next_hop(int sock, int ifindex, const struct ip_addr *dst,
+		    struct ip_addr *hop)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct rtmsg rt;
+		char attrs[64];
+	} req = {
+		.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg)),
+		.nh.nlmsg_type = RTM_GETROUTE,
+		.nh.nlmsg_flags = NLM_F_REQUEST,
+		.rt.rtm_family = dst->family,
+		.rt.rtm_dst_len = addr_len(dst->family) * 8,
+	};
+	char buf[4096];
+	struct rtattr *rta;
+	struct rtmsg *rt;
+	int len, err;
+
+	nl_add_attr(&req, RTA_DST, dst->words, addr_len(dst->family));
+	nl_add_attr(&req, RTA_OIF, &ifindex, sizeof(ifindex));
+	err = nl_ask(sock, &req.nh, buf, sizeof(buf), (void **)&rt, &len);
+	if (err)
+		return err;
+	*hop = *dst;
+	len -= NLMSG_ALIGN(sizeof(*rt));
+	for (rta = RTM_RTA(rt); RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
+		if (rta->rta_type == RTA_GATEWAY)
+			memcpy(hop->words, RTA_DATA(rta), addr_len(dst->family));
+	return 0;
+}
+
+static int neighbour_mac(int sock, int ifindex, const struct ip_addr *hop,
+			 __u8 *mac)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct ndmsg nd;
+		char attrs[64];
+	} req = {
+		.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ndmsg)),
+		.nh.nlmsg_type = RTM_GETNEIGH,
+		.nh.nlmsg_flags = NLM_F_REQUEST,
+		.nd.ndm_family = hop->family,
+		.nd.ndm_ifindex = ifindex,
+	};
+	char buf[4096];
+	struct rtattr *rta;
+	struct ndmsg *nd;
+	int len, err;
+
+	nl_add_attr(&req, NDA_DST, hop->words, addr_len(hop->family));
+	err = nl_ask(sock, &req.nh, buf, sizeof(buf), (void **)&nd, &len);
+	if (err)
+		return err;
+	if (!(nd->ndm_state & (NUD_REACHABLE | NUD_STALE | NUD_DELAY |
+			       NUD_PROBE | NUD_PERMANENT)))
+		return -EAGAIN;
+	len -= NLMSG_ALIGN(sizeof(*nd));
+	for (rta = (struct rtattr *)((char *)nd + NLMSG_ALIGN(sizeof(*nd)));
+	     RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
+		if (rta->rta_type == NDA_LLADDR &&
+		    RTA_PAYLOAD(rta) == ETH_ALEN) {
+			memcpy(mac, RTA_DATA(rta), ETH_ALEN);
+			return 0;
+		}
+	}
+	return -EAGAIN;
+}
+
+/* An empty UDP datagram makes the kernel resolve the neighbour. */
+static void poke_neighbour(const struct options *opt, const struct ip_addr *hop)
+{
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6,
+				     .sin6_port = htons(9) };
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_port = htons(9) };
+	struct sockaddr *sa = (struct sockaddr *)&sin;
+	socklen_t sa_len = sizeof(sin);
+	int sock;
+
+	if (hop->family == AF_INET6) {
+		memcpy(&sin6.sin6_addr, hop->words, 16);
+		sin6.sin6_scope_id = opt->ifindex;
+		sa = (struct sockaddr *)&sin6;
+		sa_len = sizeof(sin6);
+	} else {
+		sin.sin_addr.s_addr = hop->words[0];
+	}
+	sock = socket(hop->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		return;
+	setsockopt(sock, SOL_SOCKET, SO_BINDTODEVICE, opt->ifname,
+		   strlen(opt->ifname));
+	sendto(sock, "", 0, MSG_DONTWAIT, sa, sa_len);
+	close(sock);
+}
+
+/* -m left out: the MAC of the real, or of the gateway toward it. */
+static int resolve_mac(const struct options *opt, struct real_spec *real)
+{
+	char dst[INET6_ADDRSTRLEN], via[INET6_ADDRSTRLEN];
+	struct ip_addr hop;
+	int sock, err, tries;
+
+	inet_ntop(real->daddr.family, real->daddr.words, dst, sizeof(dst));
+	sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (sock < 0)
+		return bad_option('d', dst, "cannot open netlink to find its MAC");
+	err = next_hop(sock, opt->ifindex, &real->daddr, &hop);
+	for (tries = 0; !err && tries < 30; tries++) {
+		err = neighbour_mac(sock, opt->ifindex, &hop, real->mac);
+		if (err != -EAGAIN && err != -ENOENT)
+			break;
+		if (!(tries % 10))
+			poke_neighbour(opt, &hop);
+		usleep(50 * 1000);
+		err = 0;
+		if (tries == 29)
+			err = -EHOSTUNREACH;
+	}
+	close(sock);
+	if (err)
+		return bad_option('d', dst,
+				  "no MAC known for it or its gateway: give -m");
+	inet_ntop(hop.family, hop.words, via, sizeof(via));
+	printf("%s: -d %s: MAC %02x:%02x:%02x:%02x:%02x:%02x of %s %s on %s\n",
+	       prog_name, dst, real->mac[0], real->mac[1], real->mac[2],
+	       real->mac[3], real->mac[4], real->mac[5],
+	       memcmp(&hop, &real->daddr, sizeof(hop)) ? "gateway" : "neighbour",
+	       via, opt->ifname);
+	real->has_mac = true;
+	return 0;
+}
+
+static int resolve_macs(struct options *opt)
+{
+	int s, r;
+
+	for (s = 0; s < opt->nr_svc; s++)
+		for (r = 0; r < opt->svc[s].nr_reals; r++)
+			if (!opt->svc[s].reals[r].has_mac &&
+			    resolve_mac(opt, &opt->svc[s].reals[r]))
+				return -1;
 	return 0;
 }
 
@@ -504,6 +845,16 @@ static void to_real(const struct service *svc, const struct real_spec *spec,
 	memcpy(real->dmac, spec->mac, sizeof(real->dmac));
 }
 
+static void clear_counters(int fd, __u32 id)
+{
+	int nr_cpus = libbpf_num_possible_cpus();
+	struct traffic *zero = calloc(nr_cpus, sizeof(*zero));
+
+	if (zero)
+		bpf_map_update_elem(fd, &id, zero, BPF_ANY);
+	free(zero);
+}
+
 /* The reals array as the kernel has it, read once per configuration. */
 struct real_table {
 	struct real slot[MAX_REALS];
@@ -521,7 +872,8 @@ static int read_reals(int fd, struct real_table *tab)
 }
 
 /* The slot of an identical real, or a free one: ids stay stable. */
-static int real_slot(int fd, struct real_table *tab, const struct real *want)
+static int real_slot(struct director *d, struct real_table *tab,
+		     const struct real *want)
 {
 	__u32 id, free_id = MAX_REALS;
 
@@ -536,7 +888,8 @@ static int real_slot(int fd, struct real_table *tab, const struct real *want)
 	}
 	if (free_id == MAX_REALS)
 		return -ENOSPC;
-	if (bpf_map_update_elem(fd, &free_id, want, BPF_ANY))
+	clear_counters(d->real_stats, free_id);	/* a new real starts at 0 */
+	if (bpf_map_update_elem(d->reals, &free_id, want, BPF_ANY))
 		return -errno;
 	tab->slot[free_id] = *want;
 	tab->taken[free_id] = true;
@@ -666,12 +1019,12 @@ static int configure_reals(struct director *d, const struct service *svc,
 		return -ENOMEM;
 	for (i = 0; i < svc->nr_reals; i++) {
 		to_real(svc, &svc->reals[i], &real);
-		id = real_slot(d->reals, tab, &real);
+		id = real_slot(d, tab, &real);
 		if (id < 0) {
 			err = id;
 			goto out;
 		}
-		if (!svc->reals[i].weight)
+		if (!svc->reals[i].weight || svc->reals[i].down)
 			continue;
 		e[n].spec = &svc->reals[i];
 		e[n].real_id = id;
@@ -684,6 +1037,8 @@ static int configure_reals(struct director *d, const struct service *svc,
 		err = install_ring(d, range->vip_id, e, n);
 		range->flags |= VIP_F_RING;
 	}
+	if (svc->flow_src)
+		range->flags |= VIP_F_FLOW_SRC;
 out:
 	free(e);
 	return err;
@@ -697,79 +1052,219 @@ static void vip_key_of(const struct service *svc, struct vip_key *key)
 	key->protocol = svc->protocol;
 }
 
-static int configure_services(struct director *d, struct options *opt)
+/* vip_map as the kernel has it: keeps vip_ids stable across updates. */
+struct vip_entry {
+	struct vip_key key;
+	struct vip_value val;
+};
+
+struct vip_table {
+	struct vip_entry *old, *new;
+	int nr_old, nr_new;
+	bool used_id[MAX_VIPS];	/* by the old or the new configuration */
+};
+
+static int read_vips(int fd, struct vip_table *vt)
 {
-	struct real_table *tab = calloc(1, sizeof(*tab));
-	struct vip_value *vals = calloc(opt->nr_svc, sizeof(*vals));
-	struct vip_key *keys = calloc(opt->nr_svc, sizeof(*keys));
-	__u32 next_vip_id = 0;
-	int s, k, r, nr_keys = 0, err = 0;
-	char vip[INET6_ADDRSTRLEN];
+	struct vip_key key, *prev = NULL;
+	struct vip_entry *e;
+	__u32 r;
 
-	if (!tab || !vals || !keys) {
-		err = -ENOMEM;
-		goto out;
+	while (!bpf_map_get_next_key(fd, prev, &key)) {
+		e = realloc(vt->old, (vt->nr_old + 1) * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		vt->old = e;
+		e = &vt->old[vt->nr_old];
+		e->key = key;
+		if (bpf_map_lookup_elem(fd, &key, &e->val))
+			return -errno;
+		for (r = 0; r < e->val.nr_ranges && r < VIP_MAX_RANGES; r++)
+			if (e->val.range[r].vip_id < MAX_VIPS)
+				vt->used_id[e->val.range[r].vip_id] = true;
+		vt->nr_old++;
+		prev = &e->key;
 	}
-	err = read_reals(d->reals, tab);
-	for (s = 0; s < opt->nr_svc && !err; s++) {
-		const struct service *svc = &opt->svc[s];
-		struct vip_key key;
-		struct vip_value *val;
+	return 0;
+}
 
-		vip_key_of(svc, &key);
-		inet_ntop(svc->vip.family, svc->vip.words, vip, sizeof(vip));
-		for (k = 0; k < nr_keys; k++)
-			if (!memcmp(&keys[k], &key, sizeof(key)))
-				break;
-		if (k == nr_keys)
-			keys[nr_keys++] = key;
-		val = &vals[k];
-		for (r = 0; r < (svc->nr_ports ? svc->nr_ports : 1); r++) {
-			struct vip_range *range;
-			__u16 min = svc->nr_ports ? svc->ports[r].min : 0;
-			__u16 max = svc->nr_ports ? svc->ports[r].max : 0;
-			__u32 i;
+static __u32 vip_id_for(struct director *d, struct vip_table *vt,
+			const struct vip_key *key, __u16 min, __u16 max)
+{
+	__u32 r, id;
+	int k;
 
-			for (i = 0; i < val->nr_ranges; i++)
-				if (min <= val->range[i].port_max &&
-				    val->range[i].port_min <= max) {
-					fprintf(stderr,
-						"%s: -a '%s': port ranges overlap\n",
-						prog_name, vip);
-					err = -EINVAL;
-					goto out;
-				}
-			if (val->nr_ranges >= VIP_MAX_RANGES ||
-			    next_vip_id >= MAX_VIPS) {
-				fprintf(stderr,
-					"%s: -a '%s': too many port ranges\n",
-					prog_name, vip);
-				err = -E2BIG;
-				goto out;
-			}
-			range = &val->range[val->nr_ranges++];
-			range->port_min = min;
-			range->port_max = max;
-			range->vip_id = next_vip_id++;
-			err = configure_reals(d, svc, range, tab);
-			if (err)
-				break;
+	for (k = 0; k < vt->nr_old; k++) {
+		const struct vip_value *v = &vt->old[k].val;
+
+		if (memcmp(&vt->old[k].key, key, sizeof(*key)))
+			continue;
+		for (r = 0; r < v->nr_ranges && r < VIP_MAX_RANGES; r++)
+			if (v->range[r].port_min == min &&
+			    v->range[r].port_max == max)
+				return v->range[r].vip_id;
+	}
+	for (id = 0; id < MAX_VIPS; id++) {
+		if (vt->used_id[id])
+			continue;
+		vt->used_id[id] = true;
+		clear_counters(d->vip_stats, id);	/* a new VIP starts at 0 */
+		return id;
+	}
+	return MAX_VIPS;
+}
+
+static struct vip_value *vip_value_for(struct vip_table *vt,
+				       const struct vip_key *key)
+{
+	struct vip_entry *e;
+	int k;
+
+	for (k = 0; k < vt->nr_new; k++)
+		if (!memcmp(&vt->new[k].key, key, sizeof(*key)))
+			return &vt->new[k].val;
+	e = realloc(vt->new, (vt->nr_new + 1) * sizeof(*e));
+	if (!e)
+		return NULL;
+	vt->new = e;
+	e = &vt->new[vt->nr_new++];
+	memset(e, 0, sizeof(*e));
+	e->key = *key;
+	return &e->val;
+}
+
+static int add_range(struct director *d, struct vip_table *vt,
+		     struct real_table *tab, const struct service *svc,
+		     __u16 min, __u16 max)
+{
+	char vip[INET6_ADDRSTRLEN];
+	struct vip_range *range;
+	struct vip_value *val;
+	struct vip_key key;
+	__u32 i;
+
+	inet_ntop(svc->vip.family, svc->vip.words, vip, sizeof(vip));
+	vip_key_of(svc, &key);
+	val = vip_value_for(vt, &key);
+	if (!val)
+		return -ENOMEM;
+	for (i = 0; i < val->nr_ranges; i++) {
+		if (min <= val->range[i].port_max &&
+		    val->range[i].port_min <= max) {
+			fprintf(stderr, "%s: -a '%s': port ranges overlap\n",
+				prog_name, vip);
+			return -EINVAL;
 		}
 	}
-	for (k = 0; k < nr_keys && !err; k++)
-		if (bpf_map_update_elem(d->vip_map, &keys[k], &vals[k], BPF_ANY))
+	if (val->nr_ranges >= VIP_MAX_RANGES) {
+		fprintf(stderr, "%s: -a '%s': more than %d port ranges\n",
+			prog_name, vip, VIP_MAX_RANGES);
+		return -E2BIG;
+	}
+	range = &val->range[val->nr_ranges++];
+	range->port_min = min;
+	range->port_max = max;
+	range->vip_id = vip_id_for(d, vt, &key, min, max);
+	if (range->vip_id >= MAX_VIPS) {
+		fprintf(stderr, "%s: -a '%s': more than %d VIPs\n", prog_name,
+			vip, MAX_VIPS);
+		return -E2BIG;
+	}
+	return configure_reals(d, svc, range, tab);
+}
+
+static bool ring_in(const struct vip_table *vt, __u32 vip_id)
+{
+	__u32 r;
+	int k;
+
+	for (k = 0; k < vt->nr_new; k++)
+		for (r = 0; r < vt->new[k].val.nr_ranges; r++)
+			if (vt->new[k].val.range[r].vip_id == vip_id &&
+			    vt->new[k].val.range[r].flags & VIP_F_RING)
+				return true;
+	return false;
+}
+
+/*
+ * Make the maps describe opt's services, whatever they held before. New
+ * reals and rings are written aside first, each vip_map entry is then
+ * replaced in one update, and only then is what nothing uses removed, so
+ * a packet sees either the old service or the new one.
+ */
+static int apply_services(struct director *d, struct options *opt)
+{
+	struct real_table *tab = calloc(1, sizeof(*tab));
+	struct vip_table *vt = calloc(1, sizeof(*vt));
+	int s, k, r, err = -ENOMEM;
+	__u32 id, i;
+
+	if (!tab || !vt)
+		goto out;
+	err = read_reals(d->reals, tab);
+	if (!err)
+		err = read_vips(d->vip_map, vt);
+	for (s = 0; s < opt->nr_svc && !err; s++) {
+		const struct service *svc = &opt->svc[s];
+
+		if (!svc->nr_ports)
+			err = add_range(d, vt, tab, svc, 0, 0);
+		for (r = 0; r < svc->nr_ports && !err; r++)
+			err = add_range(d, vt, tab, svc, svc->ports[r].min,
+					svc->ports[r].max);
+	}
+	for (k = 0; k < vt->nr_new && !err; k++)
+		if (bpf_map_update_elem(d->vip_map, &vt->new[k].key,
+					&vt->new[k].val, BPF_ANY))
 			err = -errno;
-	cfg_time.vips = next_vip_id;
-	for (k = 0; k < MAX_REALS; k++)
-		cfg_time.reals += tab->taken[k];
+	if (err)
+		goto out;
+
+	/* what the new configuration no longer uses */
+	for (k = 0; k < vt->nr_old; k++) {
+		for (i = 0; i < vt->old[k].val.nr_ranges; i++) {
+			id = vt->old[k].val.range[i].vip_id;
+			if (!ring_in(vt, id))
+				bpf_map_delete_elem(d->vip_rings, &id);
+		}
+		if (!vip_value_for(vt, &vt->old[k].key)->nr_ranges)
+			bpf_map_delete_elem(d->vip_map, &vt->old[k].key);
+	}
+	for (id = 0; id < MAX_REALS; id++) {
+		if (tab->slot[id].family && !tab->taken[id]) {
+			struct real none = {};
+
+			bpf_map_update_elem(d->reals, &id, &none, BPF_ANY);
+		}
+		cfg_time.reals += tab->taken[id];
+	}
+	for (k = 0; k < vt->nr_new; k++)
+		cfg_time.vips += vt->new[k].val.nr_ranges;
+out:
 	if (err)
 		fprintf(stderr, "%s: cannot configure the VIPs: %s\n",
 			prog_name, strerror(-err));
-out:
+	if (vt) {
+		free(vt->old);
+		free(vt->new);
+	}
+	free(vt);
 	free(tab);
-	free(vals);
-	free(keys);
 	return err;
+}
+
+/* A prefix of len bits over nwords big-endian words: address and mask. */
+static void prefix_mask(const __be32 *addr, int len, int nwords, __be32 *prefix,
+			__be32 *mask)
+{
+	int i, bits;
+
+	for (i = 0; i < nwords; i++) {
+		bits = len - 32 * i;
+		bits = bits < 0 ? 0 : bits > 32 ? 32 : bits;
+		mask[i] = bits ? htonl(~0U << (32 - bits)) : 0;
+		prefix[i] = addr[i] & mask[i];
+	}
 }
 
 /* The interface's MAC and MTU: the outer source and the size limit. */
@@ -794,6 +1289,10 @@ static int configure_interface(struct director *d, const struct options *opt)
 		goto out;
 	}
 	cfg.mtu = ifr.ifr_mtu > 0xffff ? 0 : ifr.ifr_mtu;
+	prefix_mask(opt->flow_src[0].words, opt->flow_src_len[0], 1,
+		    &cfg.flow_src4, &cfg.flow_src4_mask);
+	prefix_mask(opt->flow_src[1].words, opt->flow_src_len[1], 4,
+		    cfg.flow_src6, cfg.flow_src6_mask);
 	if (bpf_map_update_elem(d->config_map, &zero, &cfg, BPF_ANY))
 		err = -errno;
 out:
@@ -1251,6 +1750,8 @@ int main(int argc, char **argv)
 	if (parse_options(argc, argv, &opt))
 		goto out;
 	verbose = opt.verbose;
+	if (resolve_macs(&opt))
+		goto out;
 	if (find_object(argv[0], path, sizeof(path)))
 		goto out;
 	if (load_director(&d, path))
@@ -1261,7 +1762,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	t = now_s();
-	if (configure_services(&d, &opt))
+	if (apply_services(&d, &opt))
 		goto out;
 	printf("%s: configured %d VIPs, %d reals in %.3f ms; %d Maglev rings built in %.3f ms, pushed in %.3f ms\n",
 	       prog_name, cfg_time.vips, cfg_time.reals, (now_s() - t) * 1e3,

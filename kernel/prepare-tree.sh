@@ -132,12 +132,13 @@ prepare() {
 	make -C "$k" -j"$JOBS" headers_install >&2
 	say "make modules_prepare"
 	make -C "$k" -j"$JOBS" modules_prepare >&2
-	# The same libbpf build samples/bpf/Makefile does for itself, but
-	# into $k/libbpf so that copies of the tree can share it.
+	# libbpf.a and its headers, as samples/bpf/Makefile builds them
+	# for itself, but into $k/libbpf so that copies of the tree can
+	# share them. No EXTRA_CFLAGS: libbpf's own (-g -O2) are the ones
+	# that work (see kernel/NOTES.md, "libbpf").
 	say "make -C tools/lib/bpf (into $k/libbpf)"
 	mkdir -p "$k/libbpf"
 	make -C "$k/tools/lib/bpf" -j"$JOBS" RM='rm -rf' \
-		EXTRA_CFLAGS="-Wall -O2 -I$k/usr/include" \
 		srctree="$k" O= OUTPUT="$k/libbpf/" DESTDIR="$k/libbpf" \
 		prefix= "$k/libbpf/libbpf.a" install_headers >&2
 }
