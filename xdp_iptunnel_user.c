@@ -833,6 +833,7 @@ struct director {
 	int vip_stats, real_stats, events;
 	char pin_dir[64];
 	bool pinned;
+	bool kept;		/* link pinned: stays after we exit */
 };
 
 static void to_real(const struct service *svc, const struct real_spec *spec,
@@ -1397,56 +1398,139 @@ static int load_director(struct director *d, const char *path)
 }
 
 /*
- * Pin the maps under PIN_ROOT/<ifname> so that bpftool and scripts can
- * read them while the director runs; removed again at exit.
+ * Maps are pinned under PIN_ROOT/<ifname> while the director runs, so
+ * that `xdp_iptunnel --update` and bpftool can reach them; with --keep the
+ * link is pinned there too and outlives the loader.
  */
-static int pin_maps(struct director *d, const struct options *opt)
+static int pin_path(char *buf, size_t size, const struct options *opt,
+		    const char *name)
 {
-	char path[sizeof(d->pin_dir) + BPF_OBJ_NAME_LEN + 1];
-	struct bpf_map *map;
+	int n = snprintf(buf, size, "%s/%s%s%s", PIN_ROOT, opt->ifname,
+			 name ? "/" : "", name ? name : "");
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static int mount_bpffs(void)
+{
 	struct statfs fs;
 
 	/* `ip netns exec` mounts a fresh /sys without the BPF filesystem */
-	if ((statfs(BPFFS, &fs) || fs.f_type != BPFFS_MAGIC) &&
-	    mount("bpf", BPFFS, "bpf", 0, "mode=0700"))
-		goto fail;
-	if (mkdir(PIN_ROOT, 0700) && errno != EEXIST)
-		goto fail;
-	snprintf(d->pin_dir, sizeof(d->pin_dir), "%s/%s", PIN_ROOT,
-		 opt->ifname);
-	if (mkdir(d->pin_dir, 0700)) {
-		if (errno == EEXIST)
+	if (!statfs(BPFFS, &fs) && fs.f_type == BPFFS_MAGIC)
+		return 0;
+	if (mount("bpf", BPFFS, "bpf", 0, "mode=0700"))
+		return -errno;
+	return 0;
+}
+
+static bool xdp_attached(int ifindex)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, query);
+
+	return !bpf_xdp_query(ifindex, 0, &query) &&
+	       query.attach_mode != XDP_ATTACHED_NONE;
+}
+
+/* Remove the pins of a director; with the link pin, that detaches it. */
+static void remove_pins(const struct options *opt)
+{
+	static const char *const names[] = {
+		"link", "vip_map", "reals", "vip_rings", "config_map",
+		"vip_stats", "real_stats", "events",
+	};
+	char path[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!pin_path(path, sizeof(path), opt, names[i]))
+			unlink(path);
+	if (!pin_path(path, sizeof(path), opt, NULL))
+		rmdir(path);
+	rmdir(PIN_ROOT);	/* only when no other interface uses it */
+}
+
+static int pin_maps(struct director *d, const struct options *opt)
+{
+	char path[PATH_MAX];
+	struct bpf_map *map;
+	int err;
+
+	err = mount_bpffs();
+	if (!err && mkdir(PIN_ROOT, 0700) && errno != EEXIST)
+		err = -errno;
+	if (!err)
+		err = pin_path(d->pin_dir, sizeof(d->pin_dir), opt, NULL);
+	if (!err && mkdir(d->pin_dir, 0700)) {
+		err = -errno;
+		if (err == -EEXIST && !xdp_attached(opt->ifindex)) {
+			/* left by a director that was killed */
+			printf("%s: removing stale pins in %s\n", prog_name,
+			       d->pin_dir);
+			remove_pins(opt);
+			err = mkdir(PIN_ROOT, 0700) && errno != EEXIST ?
+			      -errno : mkdir(d->pin_dir, 0700) ? -errno : 0;
+		} else if (err == -EEXIST) {
 			fprintf(stderr,
-				"%s: -i '%s': %s exists: another %s runs on it, or one was killed (remove the directory)\n",
-				prog_name, opt->ifname, d->pin_dir, PROG_NAME);
-		d->pin_dir[0] = '\0';
-		goto fail;
+				"%s: -i '%s': a director already runs there (%s)\n",
+				prog_name, opt->ifname, d->pin_dir);
+			return -1;
+		}
 	}
+	if (err)
+		goto fail;
 	d->pinned = true;
 	bpf_object__for_each_map(map, d->obj) {
 		if (strchr(bpf_map__name(map), '.'))
 			continue;	/* internal maps */
-		snprintf(path, sizeof(path), "%s/%s", d->pin_dir,
-			 bpf_map__name(map));
-		if (bpf_map__pin(map, path))
+		err = pin_path(path, sizeof(path), opt, bpf_map__name(map));
+		if (!err)
+			err = bpf_map__pin(map, path);
+		if (err)
 			goto fail;
 	}
 	return 0;
 fail:
-	if (errno != EEXIST)
-		fprintf(stderr, "%s: cannot pin maps under %s: %s\n", prog_name,
-			PIN_ROOT, strerror(errno));
+	fprintf(stderr, "%s: cannot pin maps under %s: %s\n", prog_name,
+		PIN_ROOT, strerror(-err));
 	return -1;
 }
 
-static void unpin_maps(struct director *d)
+static void unpin_maps(struct director *d, const struct options *opt)
 {
 	if (!d->pinned)
 		return;
-	bpf_object__unpin_maps(d->obj, d->pin_dir);
-	rmdir(d->pin_dir);
-	rmdir(PIN_ROOT);	/* only when no other interface uses it */
+	remove_pins(opt);
 	d->pinned = false;
+}
+
+/* --update: the maps of the director that runs on -i. */
+static int open_pinned(struct director *d, const struct options *opt)
+{
+	struct {
+		const char *name;
+		int *fd;
+	} maps[] = {
+		{ "vip_map", &d->vip_map }, { "reals", &d->reals },
+		{ "vip_rings", &d->vip_rings }, { "vip_stats", &d->vip_stats },
+		{ "real_stats", &d->real_stats },
+	};
+	char path[PATH_MAX];
+	size_t i;
+
+	if (mount_bpffs())
+		return -1;
+	for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		if (pin_path(path, sizeof(path), opt, maps[i].name))
+			return -1;
+		*maps[i].fd = bpf_obj_get(path);
+		if (*maps[i].fd < 0) {
+			fprintf(stderr,
+				"%s: -i '%s': no director runs there (%s: %s)\n",
+				prog_name, opt->ifname, path, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* ---- attach ----------------------------------------------------------- */
@@ -1507,6 +1591,19 @@ static int attach_director(struct director *d, const struct options *opt)
 		return -1;
 	}
 	d->link_fd = fd;
+	if (opt->keep) {
+		char path[PATH_MAX];
+
+		err = pin_path(path, sizeof(path), opt, "link");
+		if (!err && bpf_obj_pin(fd, path))
+			err = -errno;
+		if (err) {
+			fprintf(stderr, "%s: --keep: cannot pin the link: %s\n",
+				prog_name, strerror(-err));
+			return -1;
+		}
+		d->kept = true;
+	}
 	err = bpf_xdp_query(opt->ifindex, 0, &query);
 	printf("%s: attached to %s (ifindex %d) in %s mode\n", prog_name,
 	       opt->ifname, opt->ifindex,
@@ -1678,16 +1775,145 @@ static void print_stats(struct director *d, struct stats *st, double secs,
 	fflush(stdout);
 }
 
+/* ---- health checks, as keepalived does for IPVS ------------------------ */
+
+struct real_health {
+	struct ip_addr addr;
+	__u16 port;
+	unsigned int good, bad;	/* consecutive results */
+	bool up;
+};
+
+/* One TCP connect (and for http one GET) with a one second limit. */
+static int probe(const struct health_check *check, const struct ip_addr *addr,
+		 __u16 port)
+{
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6,
+				     .sin6_port = htons(port) };
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_port = htons(port) };
+	struct sockaddr *sa = (struct sockaddr *)&sin;
+	socklen_t sa_len = sizeof(sin), len = sizeof(int);
+	struct pollfd pfd = { .events = POLLOUT };
+	char req[160], reply[16] = "";
+	int err = 0;
+
+	if (addr->family == AF_INET6) {
+		memcpy(&sin6.sin6_addr, addr->words, 16);
+		sa = (struct sockaddr *)&sin6;
+		sa_len = sizeof(sin6);
+	} else {
+		sin.sin_addr.s_addr = addr->words[0];
+	}
+	pfd.fd = socket(addr->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			0);
+	if (pfd.fd < 0)
+		return -errno;
+	if (connect(pfd.fd, sa, sa_len) && errno != EINPROGRESS)
+		err = -errno;
+	else if (poll(&pfd, 1, 1000) != 1)
+		err = -ETIMEDOUT;
+	else if (getsockopt(pfd.fd, SOL_SOCKET, SO_ERROR, &err, &len) || err)
+		err = -(err ?: errno);
+	if (!err && check->kind == CHECK_HTTP) {
+		snprintf(req, sizeof(req),
+			 "GET %s HTTP/1.0\r\nUser-Agent: xdp_iptunnel\r\n\r\n",
+			 check->path);
+		pfd.events = POLLIN;
+		if (send(pfd.fd, req, strlen(req), MSG_NOSIGNAL) < 0 ||
+		    poll(&pfd, 1, 1000) != 1 ||
+		    recv(pfd.fd, reply, sizeof(reply) - 1, 0) < 12 ||
+		    strncmp(reply, "HTTP/1.", 7) ||
+		    (reply[9] != '2' && reply[9] != '3'))
+			err = -EPROTO;
+	}
+	close(pfd.fd);
+	return err;
+}
+
+static int health_init(const struct options *opt, struct real_health **out)
+{
+	struct real_health *h = NULL, *tmp;
+	int s, r, k, n = 0;
+
+	for (s = 0; s < opt->nr_svc; s++) {
+		const struct service *svc = &opt->svc[s];
+
+		for (r = 0; r < svc->nr_reals; r++) {
+			const struct ip_addr *a = &svc->reals[r].daddr;
+
+			for (k = 0; k < n; k++)
+				if (!memcmp(&h[k].addr, a, sizeof(*a)))
+					break;
+			if (k < n)
+				continue;
+			tmp = realloc(h, (n + 1) * sizeof(*h));
+			if (!tmp) {
+				free(h);
+				return -ENOMEM;
+			}
+			h = tmp;
+			h[n].addr = *a;
+			h[n].port = opt->check.port ? opt->check.port :
+				    svc->nr_ports ? svc->ports[0].min : 80;
+			h[n].good = h[n].bad = 0;
+			h[n].up = true;
+			n++;
+		}
+	}
+	*out = h;
+	return n;
+}
+
+/* Probe every real once; a change of state rewrites the VIPs. */
+static void health_round(struct director *d, struct options *opt,
+			 struct real_health *h, int n)
+{
+	char name[INET6_ADDRSTRLEN];
+	bool changed = false;
+	int k, s, r, err;
+
+	for (k = 0; k < n; k++) {
+		err = probe(&opt->check, &h[k].addr, h[k].port);
+		h[k].good = err ? 0 : h[k].good + 1;
+		h[k].bad = err ? h[k].bad + 1 : 0;
+		if (h[k].up == !!err &&
+		    (err ? h[k].bad >= opt->check.fall :
+			   h[k].good >= opt->check.rise)) {
+			h[k].up = !err;
+			changed = true;
+			inet_ntop(h[k].addr.family, h[k].addr.words, name,
+				  sizeof(name));
+			printf("%s: real %s port %u is %s%s%s\n", prog_name, name,
+			       h[k].port, h[k].up ? "up" : "down",
+			       err ? ": " : "", err ? strerror(-err) : "");
+		}
+	}
+	if (!changed)
+		return;
+	for (k = 0; k < n; k++)
+		for (s = 0; s < opt->nr_svc; s++)
+			for (r = 0; r < opt->svc[s].nr_reals; r++)
+				if (!memcmp(&opt->svc[s].reals[r].daddr,
+					    &h[k].addr, sizeof(h[k].addr)))
+					opt->svc[s].reals[r].down = !h[k].up;
+	apply_services(d, opt);
+	fflush(stdout);
+}
+
 /* Print every STATS_INTERVAL_S until a signal, -T or the interface goes. */
-static int poll_stats(struct director *d, const struct options *opt)
+static int poll_stats(struct director *d, struct options *opt)
 {
 	struct stats *st = calloc(1, sizeof(*st));
-	double start = now_s(), last = start, t;
+	double start = now_s(), last = start, checked = 0, t;
+	struct real_health *health = NULL;
 	char ifname[IF_NAMESIZE];
-	int ret = 0;
+	int ret = 0, nr_health = 0;
 
 	if (!st)
 		return -ENOMEM;
+	if (opt->check.kind != CHECK_NONE)
+		nr_health = health_init(opt, &health);
 	st->nr_cpus = libbpf_num_possible_cpus();
 	st->percpu = calloc(st->nr_cpus, sizeof(*st->percpu));
 	if (!st->percpu) {
@@ -1698,6 +1924,10 @@ static int poll_stats(struct director *d, const struct options *opt)
 		t = now_s();
 		if (opt->duration && t - start >= opt->duration)
 			break;
+		if (nr_health > 0 && t - checked >= opt->check.interval) {
+			health_round(d, opt, health, nr_health);
+			checked = t;
+		}
 		if (t - last >= STATS_INTERVAL_S) {
 			if (!if_indextoname(opt->ifindex, ifname)) {
 				fprintf(stderr, "%s: -i '%s': the interface is gone\n",
@@ -1712,6 +1942,7 @@ static int poll_stats(struct director *d, const struct options *opt)
 		usleep(100 * 1000);
 	}
 	print_stats(d, st, now_s() - last, opt->json);
+	free(health);
 	free(st->percpu);
 	free(st);
 	return ret;
@@ -1719,12 +1950,13 @@ static int poll_stats(struct director *d, const struct options *opt)
 
 /* ---- detach ----------------------------------------------------------- */
 
-static void close_director(struct director *d)
+static void close_director(struct director *d, const struct options *opt)
 {
 	if (d->link_fd >= 0)
-		close(d->link_fd);	/* detaches: the link was ours alone */
+		close(d->link_fd);	/* detaches unless pinned by --keep */
 	d->link_fd = -1;
-	unpin_maps(d);
+	if (!d->kept)
+		unpin_maps(d, opt);
 	bpf_object__close(d->obj);
 }
 
@@ -1750,8 +1982,29 @@ int main(int argc, char **argv)
 	if (parse_options(argc, argv, &opt))
 		goto out;
 	verbose = opt.verbose;
+	if (opt.mode == STOP) {
+		if (mount_bpffs() || pin_path(path, sizeof(path), &opt, NULL) ||
+		    access(path, F_OK)) {
+			fprintf(stderr, "%s: -i '%s': no director to stop\n",
+				prog_name, opt.ifname);
+			goto out;
+		}
+		remove_pins(&opt);
+		printf("%s: stopped the director on %s\n", prog_name,
+		       opt.ifname);
+		ret = 0;
+		goto out;
+	}
 	if (resolve_macs(&opt))
 		goto out;
+	if (opt.mode == UPDATE) {
+		if (open_pinned(&d, &opt) || apply_services(&d, &opt))
+			goto out;
+		printf("%s: updated the director on %s: %d VIPs, %d reals\n",
+		       prog_name, opt.ifname, cfg_time.vips, cfg_time.reals);
+		ret = 0;
+		goto out;
+	}
 	if (find_object(argv[0], path, sizeof(path)))
 		goto out;
 	if (load_director(&d, path))
@@ -1761,6 +2014,8 @@ int main(int argc, char **argv)
 			prog_name, opt.ifname, strerror(errno));
 		goto out;
 	}
+	if (pin_maps(&d, &opt))
+		goto out;
 	t = now_s();
 	if (apply_services(&d, &opt))
 		goto out;
@@ -1770,14 +2025,14 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	if (pin_maps(&d, &opt))
-		goto out;
 	if (attach_director(&d, &opt))
 		goto out;
 	ret = poll_stats(&d, &opt) ? 1 : 0;
-	printf("%s: detached from %s\n", prog_name, opt.ifname);
+	printf("%s: %s %s\n", prog_name,
+	       d.kept ? "left attached and pinned (--stop removes it):" :
+	       "detached from", opt.ifname);
 out:
-	close_director(&d);
+	close_director(&d, &opt);
 	free_options(&opt);
 	return ret;
 }
