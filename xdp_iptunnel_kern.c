@@ -136,7 +136,7 @@ static __always_inline int has_ports(__u8 protocol)
 
 /* Read ports for TCP and UDP; only a complete L4 header counts. */
 static __always_inline int parse_l4(struct packet *pkt, void *l4,
-				    void *data_end)
+				    void *data_end, long l4_len)
 {
 	__u8 protocol = pkt->dst.protocol;
 	struct udphdr *udp = l4;
@@ -149,9 +149,13 @@ static __always_inline int parse_l4(struct packet *pkt, void *l4,
 		pkt->port_max = 0xffff;
 		return 0;
 	}
-	if (protocol == IPPROTO_TCP && l4 + sizeof(struct tcphdr) > data_end)
+	/* l4_len: the datagram's bytes from l4 on, L2 padding excluded */
+	if (protocol == IPPROTO_TCP &&
+	    (l4 + sizeof(struct tcphdr) > data_end ||
+	     l4_len < (long)sizeof(struct tcphdr)))
 		return -1;
-	if (l4 + sizeof(struct udphdr) > data_end)
+	if (l4 + sizeof(struct udphdr) > data_end ||
+	    l4_len < (long)sizeof(struct udphdr))
 		return -1;
 	pkt->sport = bpf_ntohs(udp->source);	/* same offsets in TCP */
 	pkt->dport = bpf_ntohs(udp->dest);
@@ -186,7 +190,7 @@ static __always_inline int parse_ipv4(struct packet *pkt, void *l3,
 	pkt->tos = iph->tos;
 	pkt->df = !!(frag_off & IP_DF);
 	pkt->fragment = !!(frag_off & (IP_MF | IP_OFFSET));
-	return parse_l4(pkt, l3 + hlen, data_end);
+	return parse_l4(pkt, l3 + hlen, data_end, tot_len - hlen);
 }
 
 /* Skip hop-by-hop, routing, destination options and fragment headers. */
@@ -197,7 +201,8 @@ static __always_inline void *skip_ipv6_ext(struct packet *pkt, void *hdr,
 	struct ipv6_frag *frag;
 	int i;
 
-	for (i = 0; i < IPV6_EXT_MAX; i++) {
+	/* one round more than headers: it reads what follows the last */
+	for (i = 0; i <= IPV6_EXT_MAX; i++) {
 		switch (nexthdr) {
 		case IPPROTO_HOPOPTS:
 		case IPPROTO_ROUTING:
@@ -218,6 +223,11 @@ static __always_inline void *skip_ipv6_ext(struct packet *pkt, void *hdr,
 				pkt->fragment = 1;
 			nexthdr = frag->nexthdr;
 			hdr += sizeof(*frag);
+			/* a later fragment carries payload, not headers */
+			if (bpf_ntohs(frag->frag_off) & IPV6_FRAG_OFF) {
+				pkt->dst.protocol = nexthdr;
+				return hdr;
+			}
 			break;
 		default:
 			pkt->dst.protocol = nexthdr;
@@ -255,7 +265,7 @@ static __always_inline int parse_ipv6(struct packet *pkt, void *l3,
 	l4 = skip_ipv6_ext(pkt, l3 + sizeof(*ip6h), ip6h->nexthdr, data_end);
 	if (!l4)
 		return -1;
-	return parse_l4(pkt, l4, data_end);
+	return parse_l4(pkt, l4, data_end, pkt->l3_len - (l4 - l3));
 }
 
 /* VLAN-tagged and non-IP frames are not ours: they pass untouched. */

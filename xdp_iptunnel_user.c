@@ -1781,7 +1781,9 @@ struct real_health {
 	struct ip_addr addr;
 	__u16 port;
 	unsigned int good, bad;	/* consecutive results */
+	int err;		/* of the last probe */
 	bool up;
+	bool changed;		/* by the last round */
 };
 
 /* One TCP connect (and for http one GET) with a one second limit. */
@@ -1870,24 +1872,18 @@ static void health_round(struct director *d, struct options *opt,
 			 struct real_health *h, int n)
 {
 	char name[INET6_ADDRSTRLEN];
-	bool changed = false;
-	int k, s, r, err;
+	int k, s, r, changed = 0;
 
 	for (k = 0; k < n; k++) {
-		err = probe(&opt->check, &h[k].addr, h[k].port);
-		h[k].good = err ? 0 : h[k].good + 1;
-		h[k].bad = err ? h[k].bad + 1 : 0;
-		if (h[k].up == !!err &&
-		    (err ? h[k].bad >= opt->check.fall :
-			   h[k].good >= opt->check.rise)) {
-			h[k].up = !err;
-			changed = true;
-			inet_ntop(h[k].addr.family, h[k].addr.words, name,
-				  sizeof(name));
-			printf("%s: real %s port %u is %s%s%s\n", prog_name, name,
-			       h[k].port, h[k].up ? "up" : "down",
-			       err ? ": " : "", err ? strerror(-err) : "");
-		}
+		h[k].err = probe(&opt->check, &h[k].addr, h[k].port);
+		h[k].good = h[k].err ? 0 : h[k].good + 1;
+		h[k].bad = h[k].err ? h[k].bad + 1 : 0;
+		h[k].changed = h[k].up == !!h[k].err &&
+			       (h[k].err ? h[k].bad >= opt->check.fall :
+					   h[k].good >= opt->check.rise);
+		if (h[k].changed)
+			h[k].up = !h[k].err;
+		changed += h[k].changed;
 	}
 	if (!changed)
 		return;
@@ -1898,6 +1894,16 @@ static void health_round(struct director *d, struct options *opt,
 					    &h[k].addr, sizeof(h[k].addr)))
 					opt->svc[s].reals[r].down = !h[k].up;
 	apply_services(d, opt);
+	/* logged once the VIPs say so */
+	for (k = 0; k < n; k++) {
+		if (!h[k].changed)
+			continue;
+		inet_ntop(h[k].addr.family, h[k].addr.words, name, sizeof(name));
+		printf("%s: real %s port %u is %s%s%s\n", prog_name, name,
+		       h[k].port, h[k].up ? "up" : "down",
+		       h[k].err ? ": " : "",
+		       h[k].err ? strerror(-h[k].err) : "");
+	}
 	fflush(stdout);
 }
 

@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * flowpick: which real does the director on IFNAME pick for each of COUNT
+ * synthetic flows? Runs the XDP program attached to IFNAME once per flow
+ * with BPF_PROG_TEST_RUN on a TCP SYN from 203.0.113.0/24 (or
+ * 2001:db8:c::/64) to VIP:PORT and prints one line per flow:
+ *
+ *	<client> <sport> TX <outer source> <outer destination>
+ *	<client> <sport> PASS|DROP|...
+ *
+ * The flows depend on SEED only. With -r ROUNDS it replays the same flows
+ * ROUNDS times and prints only flows whose outcome changed from the first
+ * round, then a summary line "rounds N changed N": the check that live
+ * updates lose no packet of a flow whose real survives.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/if_link.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#define FRAME_MAX	128
+
+struct flow {
+	__u8 client[16];
+	__u16 sport;
+	char outcome[96];
+};
+
+static const char *const actions[] = { "ABORTED", "DROP", "PASS", "TX",
+				       "REDIRECT" };
+
+static __u32 seed_state;
+
+static __u32 next_random(void)
+{
+	seed_state = seed_state * 1103515245 + 12345;
+	return seed_state >> 8;
+}
+
+/* An Ethernet + IPv4/IPv6 + TCP SYN frame; checksums do not matter here. */
+static int build_syn(__u8 *f, int family, const __u8 *client, const __u8 *vip,
+		     __u16 sport, __u16 dport)
+{
+	int l3 = 14, l4, ip_len = family == AF_INET ? 20 : 40;
+
+	memset(f, 0, FRAME_MAX);
+	memcpy(f, "\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02", 12);
+	if (family == AF_INET) {
+		f[12] = 0x08;
+		f[l3] = 0x45;
+		f[l3 + 3] = 40;			/* total length */
+		f[l3 + 8] = 64;			/* TTL */
+		f[l3 + 9] = IPPROTO_TCP;
+		memcpy(f + l3 + 12, client, 4);
+		memcpy(f + l3 + 16, vip, 4);
+	} else {
+		f[12] = 0x86;
+		f[13] = 0xdd;
+		f[l3] = 0x60;
+		f[l3 + 5] = 20;			/* payload length */
+		f[l3 + 6] = IPPROTO_TCP;
+		f[l3 + 7] = 64;
+		memcpy(f + l3 + 8, client, 16);
+		memcpy(f + l3 + 24, vip, 16);
+	}
+	l4 = l3 + ip_len;
+	f[l4] = sport >> 8;
+	f[l4 + 1] = sport;
+	f[l4 + 2] = dport >> 8;
+	f[l4 + 3] = dport;
+	f[l4 + 12] = 0x50;			/* data offset 5 */
+	f[l4 + 13] = 0x02;			/* SYN */
+	return l4 + 20;
+}
+
+static void describe(char *out, size_t size, int action, const __u8 *f)
+{
+	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+
+	if (action != XDP_TX) {
+		snprintf(out, size, "%s", action >= 0 && action <= 4 ?
+			 actions[action] : "?");
+		return;
+	}
+	if (f[12] == 0x08) {
+		inet_ntop(AF_INET, f + 26, src, sizeof(src));
+		inet_ntop(AF_INET, f + 30, dst, sizeof(dst));
+	} else {
+		inet_ntop(AF_INET6, f + 22, src, sizeof(src));
+		inet_ntop(AF_INET6, f + 38, dst, sizeof(dst));
+	}
+	snprintf(out, size, "TX %s %s", src, dst);
+}
+
+static int run_flow(int prog_fd, int family, const __u8 *vip, __u16 port,
+		    struct flow *flow)
+{
+	__u8 in[FRAME_MAX], out[FRAME_MAX + 64];
+	LIBBPF_OPTS(bpf_test_run_opts, opts,
+		.data_in = in,
+		.data_out = out,
+		.data_size_out = sizeof(out),
+		.repeat = 1,
+	);
+
+	opts.data_size_in = build_syn(in, family, flow->client, vip,
+				      flow->sport, port);
+	if (bpf_prog_test_run_opts(prog_fd, &opts))
+		return -errno;
+	describe(flow->outcome, sizeof(flow->outcome), opts.retval, out);
+	return 0;
+}
+
+static int attached_prog(const char *ifname)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, query);
+	int ifindex = if_nametoindex(ifname);
+
+	if (!ifindex || bpf_xdp_query(ifindex, 0, &query) || !query.prog_id) {
+		fprintf(stderr, "flowpick: no XDP program on '%s'\n", ifname);
+		return -1;
+	}
+	return bpf_prog_get_fd_by_id(query.prog_id);
+}
+
+int main(int argc, char **argv)
+{
+	int c, i, r, prog_fd, family, count, rounds = 1, changed = 0;
+	char client[INET6_ADDRSTRLEN], now[96];
+	struct flow *flows;
+	__u8 vip[16];
+	__u16 port;
+
+	while ((c = getopt(argc, argv, "r:")) != -1) {
+		if (c != 'r')
+			return 2;
+		rounds = atoi(optarg);
+	}
+	if (argc - optind != 5) {
+		fprintf(stderr,
+			"usage: flowpick [-r ROUNDS] IFNAME VIP PORT COUNT SEED\n");
+		return 2;
+	}
+	family = strchr(argv[optind + 1], ':') ? AF_INET6 : AF_INET;
+	if (inet_pton(family, argv[optind + 1], vip) != 1)
+		return 2;
+	port = atoi(argv[optind + 2]);
+	count = atoi(argv[optind + 3]);
+	seed_state = atoi(argv[optind + 4]);
+	prog_fd = attached_prog(argv[optind]);
+	flows = calloc(count, sizeof(*flows));
+	if (prog_fd < 0 || !flows)
+		return 1;
+
+	for (i = 0; i < count; i++) {
+		__u32 rnd = next_random();
+
+		if (family == AF_INET) {
+			memcpy(flows[i].client, "\xcb\x00\x71", 3);
+			flows[i].client[3] = rnd;
+		} else {
+			memcpy(flows[i].client, "\x20\x01\x0d\xb8\x00\x0c", 6);
+			flows[i].client[14] = rnd >> 16;
+			flows[i].client[15] = rnd;
+		}
+		flows[i].sport = 1024 + next_random() % 64512;
+		if (run_flow(prog_fd, family, vip, port, &flows[i]))
+			return 1;
+		if (rounds > 1)
+			continue;
+		inet_ntop(family, flows[i].client, client, sizeof(client));
+		printf("%s %u %s\n", client, flows[i].sport, flows[i].outcome);
+	}
+	for (r = 1; r < rounds; r++) {
+		for (i = 0; i < count; i++) {
+			struct flow again = flows[i];
+
+			if (run_flow(prog_fd, family, vip, port, &again))
+				return 1;
+			if (!strcmp(again.outcome, flows[i].outcome))
+				continue;
+			strcpy(now, again.outcome);
+			inet_ntop(family, flows[i].client, client,
+				  sizeof(client));
+			printf("%s %u %s -> %s\n", client, flows[i].sport,
+			       flows[i].outcome, now);
+			changed++;
+		}
+	}
+	if (rounds > 1)
+		printf("rounds %d changed %d\n", rounds, changed);
+	free(flows);
+	return 0;
+}

@@ -1,0 +1,1508 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Unit tests of xdp_iptunnel_kern.o.
+ *
+ * Loads the XDP program, fills its maps with libbpf and runs hand-built
+ * frames through BPF_PROG_TEST_RUN, one repetition per case. Each case
+ * checks the verdict, the output frame byte for byte, the events counters
+ * and the vip_stats/real_stats sums against what this file predicts on its
+ * own: it has its own frame builders, IPv4 checksum and jhash2 and shares
+ * only the map layouts of xdp_iptunnel_common.h with the program.
+ *
+ * Usage: test_kern [xdp_iptunnel_kern.o]
+ * The default object is ../xdp_iptunnel_kern.o next to this binary.
+ * Prints "ok N - name" or "not ok N - name: why" per case, then a summary.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "../xdp_iptunnel_common.h"
+
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#define FRAME_MAX	2048
+#define PAYLOAD		9	/* bytes after the L4 header: odd on purpose */
+#define IP_DF		0x4000
+#define IP_MF		0x2000
+#define IP_OFFSET	0x1fff
+#define OUTER_TTL	64
+#define INNER_TTL	63
+#define FLOW_LABEL	0x12345	/* of every inner IPv6 packet */
+
+#define CLIENT4		"198.51.100.7"
+#define CLIENT6		"2001:db8:c::7"
+#define OTHER4		"192.0.2.99"	/* no VIP */
+#define VIP4		"192.0.2.1"
+#define VIP4_ANY	"192.0.2.2"	/* TCP and UDP 1-65535 */
+#define VIP4_RING	"192.0.2.10"
+#define VIP4_FLOW	"192.0.2.20"
+#define VIP4_BAD	"192.0.2.30"	/* VIPs without a usable real */
+#define VIP6		"2001:db8::1"
+#define VIP6_ANY	"2001:db8::2"
+#define VIP6_RING	"2001:db8::10"
+#define VIP6_FLOW	"2001:db8::20"
+
+enum { R_NONE, R4A, R4B, R6A, R6B, R_EMPTY, NR_REALS };
+
+enum {
+	V_NONE,
+	V4_HTTP, V4_HTTPS, V4_RANGE, V4_256, V4_DNS, V4_ICMP, V4_GRE,
+	V4_ANYTCP, V4_ANYUDP,
+	V6_HTTP, V6_ALT, V6_260, V6_DNS, V6_ICMP, V6_ANYTCP,
+	V4_RING, V4_RING_ICMP, V6_RING,
+	V_NO_RING, V_EMPTY, V_BAD_ID,
+	V4_FLOW, V6_FLOW,
+};
+
+static const struct {
+	const char *saddr;
+	const char *daddr;
+} real_addrs[NR_REALS] = {
+	[R4A] = { "10.0.0.1", "10.1.0.1" },
+	[R4B] = { "10.0.0.1", "10.1.0.2" },
+	[R6A] = { "fd00::1", "fd01::1" },
+	[R6B] = { "fd00::1", "fd01::2" },
+	[R_EMPTY] = { NULL, NULL },	/* family 0: a slot not filled */
+};
+
+/* A range list ends at its first vip_id 0. */
+static const struct {
+	const char *addr;
+	__u8 protocol;
+	struct vip_range range[4];
+} vips[] = {
+	{ VIP4, IPPROTO_TCP, { { 80, 80, V4_HTTP, R4A, 0 },
+			       { 443, 443, V4_HTTPS, R6A, 0 },
+			       { 1000, 2000, V4_RANGE, R4B, 0 },
+			       { 256, 256, V4_256, R6B, 0 } } },
+	{ VIP4, IPPROTO_UDP, { { 53, 53, V4_DNS, R4A, 0 } } },
+	{ VIP4, IPPROTO_ICMP, { { 0, 0, V4_ICMP, R4A, 0 } } },
+	{ VIP4, IPPROTO_GRE, { { 0, 0, V4_GRE, R6B, 0 } } },
+	{ VIP4_ANY, IPPROTO_TCP, { { 1, 65535, V4_ANYTCP, R4B, 0 } } },
+	{ VIP4_ANY, IPPROTO_UDP, { { 1, 65535, V4_ANYUDP, R6B, 0 } } },
+	{ VIP6, IPPROTO_TCP, { { 80, 80, V6_HTTP, R6A, 0 },
+			       { 8080, 8080, V6_ALT, R4A, 0 },
+			       { 260, 260, V6_260, R4B, 0 } } },
+	{ VIP6, IPPROTO_UDP, { { 53, 53, V6_DNS, R6B, 0 } } },
+	{ VIP6, IPPROTO_ICMPV6, { { 0, 0, V6_ICMP, R6A, 0 } } },
+	{ VIP6_ANY, IPPROTO_TCP, { { 1, 65535, V6_ANYTCP, R6B, 0 } } },
+	{ VIP4_RING, IPPROTO_TCP, { { 1, 65535, V4_RING, 0, VIP_F_RING } } },
+	{ VIP4_RING, IPPROTO_ICMP,
+	  { { 0, 0, V4_RING_ICMP, 0, VIP_F_RING } } },
+	{ VIP6_RING, IPPROTO_UDP, { { 1, 65535, V6_RING, 0, VIP_F_RING } } },
+	{ VIP4_BAD, IPPROTO_TCP, { { 1, 1, V_NO_RING, 0, VIP_F_RING },
+				   { 2, 2, V_EMPTY, R_EMPTY, 0 },
+				   { 3, 3, V_BAD_ID, MAX_REALS, 0 } } },
+	{ VIP4_FLOW, IPPROTO_TCP,
+	  { { 1, 65535, V4_FLOW, R4A, VIP_F_FLOW_SRC } } },
+	{ VIP6_FLOW, IPPROTO_TCP,
+	  { { 1, 65535, V6_FLOW, R6A, VIP_F_FLOW_SRC } } },
+};
+
+static const __u8 client_mac[ETH_ALEN] = { 0x02, 0, 0, 0, 0xc1, 0x01 };
+static const __u8 director_mac[ETH_ALEN] = { 0x02, 0, 0, 0, 0xd1, 0x01 };
+
+static const char *const ev_names[EV_MAX] = {
+	"EV_FRAGMENT", "EV_TOO_BIG", "EV_NO_REAL", "EV_EXT_HDR",
+	"EV_ADJUST_HEAD",
+};
+
+static struct real reals_conf[NR_REALS];
+static struct config cfg;
+static int prog_fd, vip_fd, reals_fd, rings_fd, config_fd, ring_fd;
+static int vip_stats_fd, real_stats_fd, events_fd;
+static int ncpus;
+static __u32 *batch_keys;
+static struct traffic *batch_values;
+static __u64 *ev_values;
+
+/* ---- results ---------------------------------------------------------- */
+
+static unsigned int passed, failed;
+static char why[256];		/* first failure of the current case */
+static char diff[512];		/* its hex dump, if any */
+
+static void fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+}
+
+static void report(const char *name)
+{
+	unsigned int n = passed + failed + 1;
+
+	if (why[0]) {
+		failed++;
+		printf("not ok %u - %s: %s\n%s", n, name, why, diff);
+	} else {
+		passed++;
+		printf("ok %u - %s\n", n, name);
+	}
+	why[0] = '\0';
+	diff[0] = '\0';
+}
+
+static void summary(void)
+{
+	printf("%u passed, %u failed\n", passed, failed);
+}
+
+/* An error outside any expectation: report it as a failed case, stop. */
+static void die(const char *what)
+{
+	fail("%s", strerror(errno));
+	report(what);
+	summary();
+	exit(1);
+}
+
+/* ---- frames ----------------------------------------------------------- */
+
+struct frame {
+	__u8 b[FRAME_MAX];
+	unsigned int len;
+	/* what the builders wrote, for the expected encapsulation */
+	int family;		/* of the IP header */
+	unsigned int l3;	/* its offset */
+	unsigned int l3_len;	/* IP header and payload, as in the header */
+	unsigned int nh;	/* offset of the last next-header byte */
+	unsigned int udp;	/* offset of a UDP header to finish, or 0 */
+	__u8 tos;
+	__u16 id;
+	__u16 frag;		/* IPv4 flags and offset */
+	int later;		/* a fragment at a nonzero offset */
+};
+
+/* What a test packet carries. */
+struct pkt {
+	const char *src;
+	const char *dst;	/* IPv6 when it holds a ':' */
+	__u8 protocol;
+	__u16 sport;
+	__u16 dport;
+	__u8 tos;		/* IPv4 TOS or IPv6 traffic class */
+	__u16 id;
+	__u16 frag;		/* IPv4 flags and offset */
+};
+
+static struct frame got;	/* output of the last run */
+
+static int is_ipv6(const char *addr)
+{
+	return !!strchr(addr, ':');
+}
+
+static unsigned int parse_addr(const char *s, __be32 *addr)
+{
+	memset(addr, 0, 16);
+	if (is_ipv6(s)) {
+		inet_pton(AF_INET6, s, addr);
+		return 16;
+	}
+	inet_pton(AF_INET, s, addr);
+	return 4;
+}
+
+static void put(struct frame *f, const void *p, unsigned int n)
+{
+	memcpy(f->b + f->len, p, n);
+	f->len += n;
+}
+
+static void put_zeros(struct frame *f, unsigned int n)
+{
+	memset(f->b + f->len, 0, n);
+	f->len += n;
+}
+
+static void put8(struct frame *f, __u8 v)
+{
+	f->b[f->len++] = v;
+}
+
+static void put16(struct frame *f, __u16 v)
+{
+	put8(f, v >> 8);
+	put8(f, v);
+}
+
+static void put32(struct frame *f, __u32 v)
+{
+	put16(f, v >> 16);
+	put16(f, v);
+}
+
+static void put_addr(struct frame *f, const char *s)
+{
+	__be32 addr[4];
+
+	put(f, addr, parse_addr(s, addr));
+}
+
+static __u16 get16(const __u8 *p)
+{
+	return p[0] << 8 | p[1];
+}
+
+static void set16(struct frame *f, unsigned int off, __u16 v)
+{
+	f->b[off] = v >> 8;
+	f->b[off + 1] = v;
+}
+
+/* Ones' complement sum of big-endian 16-bit words, folded. */
+static __u16 sum16(const __u8 *p, unsigned int n)
+{
+	__u32 sum = 0;
+	unsigned int i;
+
+	for (i = 0; i < n; i += 2)
+		sum += get16(p + i);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return sum;
+}
+
+static void ipv4_csum(struct frame *f)
+{
+	unsigned int hlen = (f->b[f->l3] & 0xf) * 4;
+
+	set16(f, f->l3 + 10, 0);
+	set16(f, f->l3 + 10, ~sum16(f->b + f->l3, hlen));
+}
+
+static void eth(struct frame *f, __u16 proto)
+{
+	memset(f, 0, sizeof(*f));
+	put(f, director_mac, ETH_ALEN);
+	put(f, client_mac, ETH_ALEN);
+	put16(f, proto);
+}
+
+/* Ethernet and IP header; the protocol byte is set by what follows. */
+static void start(struct frame *f, const struct pkt *p, const __u8 *opts,
+		  unsigned int optlen)
+{
+	eth(f, is_ipv6(p->dst) ? ETH_P_IPV6 : ETH_P_IP);
+	f->l3 = f->len;
+	f->tos = p->tos;
+	if (is_ipv6(p->dst)) {
+		f->family = AF_INET6;
+		put32(f, 6U << 28 | (__u32)p->tos << 20 | FLOW_LABEL);
+		put16(f, 0);		/* payload length: finish() */
+		f->nh = f->len;
+		put8(f, 0);
+		put8(f, INNER_TTL);
+		put_addr(f, p->src);
+		put_addr(f, p->dst);
+		return;
+	}
+	f->family = AF_INET;
+	f->id = p->id;
+	f->frag = p->frag;
+	f->later = (p->frag & IP_OFFSET) != 0;
+	put8(f, 0x40 | (5 + optlen / 4));
+	put8(f, p->tos);
+	put16(f, 0);			/* total length: finish() */
+	put16(f, p->id);
+	put16(f, p->frag);
+	put8(f, INNER_TTL);
+	f->nh = f->len;
+	put8(f, 0);
+	put16(f, 0);			/* checksum: finish() */
+	put_addr(f, p->src);
+	put_addr(f, p->dst);
+	if (optlen)
+		put(f, opts, optlen);
+}
+
+/* IPv6 options header of size bytes (PadN), or routing type 0, SL 0. */
+static void ext6(struct frame *f, __u8 type, unsigned int size)
+{
+	f->b[f->nh] = type;
+	f->nh = f->len;
+	put8(f, 0);
+	put8(f, size / 8 - 1);
+	if (type == IPPROTO_ROUTING) {
+		put16(f, 0);
+	} else {
+		put8(f, 1);
+		put8(f, size - 4);
+	}
+	put_zeros(f, size - 4);
+}
+
+static void frag6(struct frame *f, __u16 offset, int more)
+{
+	f->b[f->nh] = IPPROTO_FRAGMENT;
+	f->nh = f->len;
+	put8(f, 0);
+	put8(f, 0);
+	put16(f, offset << 3 | more);
+	put32(f, 0xcafe0001);
+	f->later = offset != 0;
+}
+
+static void l4(struct frame *f, const struct pkt *p)
+{
+	f->b[f->nh] = p->protocol;
+	if (f->later) {
+		/* payload of a later fragment that reads as the ports */
+		put16(f, p->sport);
+		put16(f, p->dport);
+		return;
+	}
+	switch (p->protocol) {
+	case IPPROTO_TCP:
+		put16(f, p->sport);
+		put16(f, p->dport);
+		put32(f, 0x01020304);	/* sequence */
+		put32(f, 0);		/* acknowledgment */
+		put16(f, 0x5002);	/* data offset 5, SYN */
+		put16(f, 0xffff);	/* window */
+		put32(f, 0);		/* checksum, urgent pointer */
+		break;
+	case IPPROTO_UDP:
+		f->udp = f->len;
+		put16(f, p->sport);
+		put16(f, p->dport);
+		put32(f, 0);		/* length: finish(), checksum */
+		break;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		put8(f, p->protocol == IPPROTO_ICMP ? 8 : 128);	/* echo */
+		put8(f, 0);
+		put16(f, 0);
+		put32(f, 0x00010001);	/* identifier, sequence */
+		break;
+	case IPPROTO_GRE:
+		put16(f, 0);
+		put16(f, ETH_P_IP);
+		break;
+	}
+}
+
+static void payload(struct frame *f, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		put8(f, i * 7 + 1);
+}
+
+/* Lengths and checksum from what has been written so far. */
+static void finish(struct frame *f)
+{
+	f->l3_len = f->len - f->l3;
+	if (f->udp)
+		set16(f, f->udp + 4, f->len - f->udp);
+	if (f->family == AF_INET6) {
+		set16(f, f->l3 + 4, f->l3_len - 40);
+		return;
+	}
+	set16(f, f->l3 + 2, f->l3_len);
+	ipv4_csum(f);
+}
+
+static void build(struct frame *f, const struct pkt *p)
+{
+	start(f, p, NULL, 0);
+	l4(f, p);
+	payload(f, PAYLOAD);
+	finish(f);
+}
+
+static void build_frag6(struct frame *f, const struct pkt *p,
+			__u16 offset, int more)
+{
+	start(f, p, NULL, 0);
+	frag6(f, offset, more);
+	l4(f, p);
+	payload(f, PAYLOAD);
+	finish(f);
+}
+
+static struct pkt flow(const char *dst, __u8 protocol, __u16 dport)
+{
+	struct pkt p = {
+		.src = is_ipv6(dst) ? CLIENT6 : CLIENT4,
+		.dst = dst,
+		.protocol = protocol,
+		.sport = 40000,
+		.dport = dport,
+	};
+
+	return p;
+}
+
+/* The frame the program should send for in to real_id from saddr. */
+static void encap(struct frame *e, const struct frame *in, __u32 real_id,
+		  const __be32 *saddr)
+{
+	const struct real *r = &reals_conf[real_id];
+	int inner4 = in->family == AF_INET;
+	__u8 proto = inner4 ? IPPROTO_IPIP : IPPROTO_IPV6;
+
+	if (!saddr)
+		saddr = r->saddr;
+	memset(e, 0, sizeof(*e));
+	put(e, r->dmac, ETH_ALEN);
+	put(e, cfg.smac, ETH_ALEN);
+	if (r->family == AF_INET) {
+		put16(e, ETH_P_IP);
+		e->l3 = e->len;
+		put8(e, 0x45);
+		put8(e, in->tos);
+		put16(e, in->l3_len + 20);
+		put16(e, inner4 ? in->id : 0);
+		put16(e, !inner4 || (in->frag & IP_DF) ? IP_DF : 0);
+		put8(e, OUTER_TTL);
+		put8(e, proto);
+		put16(e, 0);
+		put(e, saddr, 4);
+		put(e, r->daddr, 4);
+		ipv4_csum(e);
+	} else {
+		put16(e, ETH_P_IPV6);
+		put32(e, 6U << 28 | (__u32)in->tos << 20);
+		put16(e, in->l3_len);
+		put8(e, proto);
+		put8(e, OUTER_TTL);
+		put(e, saddr, 16);
+		put(e, r->daddr, 16);
+	}
+	put(e, in->b + ETH_HLEN, in->len - ETH_HLEN);
+}
+
+/* ---- the flow hash: the kernel's jhash2() ----------------------------- */
+
+static __u32 rol32(__u32 word, unsigned int shift)
+{
+	return word << shift | word >> (32 - shift);
+}
+
+static void jhash_mix(__u32 *a, __u32 *b, __u32 *c)
+{
+	*a -= *c; *a ^= rol32(*c, 4); *c += *b;
+	*b -= *a; *b ^= rol32(*a, 6); *a += *c;
+	*c -= *b; *c ^= rol32(*b, 8); *b += *a;
+	*a -= *c; *a ^= rol32(*c, 16); *c += *b;
+	*b -= *a; *b ^= rol32(*a, 19); *a += *c;
+	*c -= *b; *c ^= rol32(*b, 4); *b += *a;
+}
+
+static void jhash_final(__u32 *a, __u32 *b, __u32 *c)
+{
+	*c ^= *b; *c -= rol32(*b, 14);
+	*a ^= *c; *a -= rol32(*c, 11);
+	*b ^= *a; *b -= rol32(*a, 25);
+	*c ^= *b; *c -= rol32(*b, 16);
+	*a ^= *c; *a -= rol32(*c, 4);
+	*b ^= *a; *b -= rol32(*a, 14);
+	*c ^= *b; *c -= rol32(*b, 24);
+}
+
+static __u32 jhash2(const __u32 *k, __u32 length, __u32 initval)
+{
+	__u32 a, b, c;
+
+	a = 0xdeadbeef + (length << 2) + initval;
+	b = a;
+	c = a;
+	while (length > 3) {
+		a += k[0];
+		b += k[1];
+		c += k[2];
+		jhash_mix(&a, &b, &c);
+		length -= 3;
+		k += 3;
+	}
+	if (!length)
+		return c;
+	if (length == 3)
+		c += k[2];
+	if (length >= 2)
+		b += k[1];
+	a += k[0];
+	jhash_final(&a, &b, &c);
+	return c;
+}
+
+/* Source, destination, sport << 16 | dport (or 0), protocol. */
+static __u32 flow_hash(const struct pkt *p, int with_ports)
+{
+	__u32 k[10];
+
+	parse_addr(p->src, k);
+	parse_addr(p->dst, k + 4);
+	k[8] = with_ports ? (__u32)p->sport << 16 | p->dport : 0;
+	k[9] = p->protocol;
+	return jhash2(k, 10, 0);
+}
+
+/* The test's ring: slot s holds R4A, R4B, R6A, R6B in turn. */
+static __u32 slot_real(__u32 slot)
+{
+	return R4A + slot % 4;
+}
+
+static __u32 ring_real(__u32 hash)
+{
+	return slot_real(hash % MAGLEV_RING_SIZE);
+}
+
+/* ---- counters --------------------------------------------------------- */
+
+struct counters {
+	__u64 ev[EV_MAX];
+	struct traffic vips, vip;	/* all of vip_stats, and one entry */
+	struct traffic reals, real;
+};
+
+static void read_traffic(int fd, __u32 entries, __u32 id,
+			 struct traffic *all, struct traffic *one)
+{
+	__u32 count = entries, out_batch, i;
+	const struct traffic *t;
+	int cpu;
+
+	memset(all, 0, sizeof(*all));
+	memset(one, 0, sizeof(*one));
+	if (bpf_map_lookup_batch(fd, NULL, &out_batch, batch_keys,
+				 batch_values, &count, NULL) &&
+	    errno != ENOENT)
+		die("bpf_map_lookup_batch(stats)");
+	if (count != entries)
+		fail("read %u of %u stats entries", count, entries);
+	for (i = 0; i < count; i++) {
+		for (cpu = 0; cpu < ncpus; cpu++) {
+			t = &batch_values[i * ncpus + cpu];
+			all->packets += t->packets;
+			all->bytes += t->bytes;
+			if (batch_keys[i] != id)
+				continue;
+			one->packets += t->packets;
+			one->bytes += t->bytes;
+		}
+	}
+}
+
+static void read_counters(struct counters *c, __u32 vip_id, __u32 real_id)
+{
+	__u32 ev;
+	int cpu;
+
+	for (ev = 0; ev < EV_MAX; ev++) {
+		if (bpf_map_lookup_elem(events_fd, &ev, ev_values))
+			die("bpf_map_lookup_elem(events)");
+		c->ev[ev] = 0;
+		for (cpu = 0; cpu < ncpus; cpu++)
+			c->ev[ev] += ev_values[cpu];
+	}
+	read_traffic(vip_stats_fd, MAX_VIPS, vip_id, &c->vips, &c->vip);
+	read_traffic(real_stats_fd, MAX_REALS, real_id, &c->reals, &c->real);
+}
+
+static void check_traffic(const char *what, const struct traffic *before,
+			  const struct traffic *after, __u64 packets,
+			  __u64 bytes)
+{
+	if (after->packets - before->packets != packets ||
+	    after->bytes - before->bytes != bytes)
+		fail("%s +%llu packets +%llu bytes, want +%llu +%llu", what,
+		     after->packets - before->packets,
+		     after->bytes - before->bytes, packets, bytes);
+}
+
+/* ---- running a case --------------------------------------------------- */
+
+struct want {
+	int action;
+	const struct frame *out;	/* NULL: the input, untouched */
+	int event;			/* the events[] slot to count 1, or -1 */
+	__u32 vip_id;			/* stats that count an XDP_TX */
+	__u32 real_id;
+};
+
+static const char *action_name(__u32 action)
+{
+	static const char *const names[] = {
+		"XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT",
+	};
+
+	return action < 5 ? names[action] : "unknown action";
+}
+
+static void dump(const char *who, const struct frame *f, unsigned int from)
+{
+	unsigned int n = strlen(diff), i;
+
+	n += snprintf(diff + n, sizeof(diff) - n, "# %4s @%#06x:", who, from);
+	for (i = from; i < from + 16 && i < f->len; i++)
+		n += snprintf(diff + n, sizeof(diff) - n, " %02x", f->b[i]);
+	snprintf(diff + n, sizeof(diff) - n, "\n");
+}
+
+static void compare(const struct frame *f, const struct frame *want)
+{
+	unsigned int at = 0;
+
+	if (f->len == want->len && !memcmp(f->b, want->b, f->len))
+		return;
+	while (at < f->len && at < want->len && f->b[at] == want->b[at])
+		at++;
+	fail("frame of %u bytes, want %u, first difference at byte %u",
+	     f->len, want->len, at);
+	dump("got", f, at & ~15U);
+	dump("want", want, at & ~15U);
+}
+
+static void run(const struct frame *in, const struct want *w)
+{
+	const struct frame *out = w->out ? w->out : in;
+	__u64 tx = w->action == XDP_TX;
+	struct bpf_test_run_opts opts = {
+		.sz = sizeof(opts),
+		.data_in = in->b,
+		.data_size_in = in->len,
+		.data_out = got.b,
+		.data_size_out = sizeof(got.b),
+		.repeat = 1,	/* more would re-run on the output */
+	};
+	struct counters before, after;
+	int err, ev;
+
+	read_counters(&before, w->vip_id, w->real_id);
+	err = bpf_prog_test_run_opts(prog_fd, &opts);
+	read_counters(&after, w->vip_id, w->real_id);
+	if (err) {
+		fail("BPF_PROG_TEST_RUN: %s", strerror(-err));
+		return;
+	}
+	got.len = opts.data_size_out;
+	if (opts.retval != (__u32)w->action)
+		fail("%s, want %s", action_name(opts.retval),
+		     action_name(w->action));
+	compare(&got, out);
+	/* independent of the expected frame: a valid header sums to ~0 */
+	if (tx && get16(got.b + 12) == ETH_P_IP &&
+	    sum16(got.b + ETH_HLEN, 20) != 0xffff)
+		fail("outer IPv4 header sums to %#x, not 0xffff",
+		     sum16(got.b + ETH_HLEN, 20));
+	for (ev = 0; ev < EV_MAX; ev++)
+		if (after.ev[ev] - before.ev[ev] != (__u64)(ev == w->event))
+			fail("%s +%llu, want +%d", ev_names[ev],
+			     after.ev[ev] - before.ev[ev], ev == w->event);
+	check_traffic("vip_stats", &before.vips, &after.vips, tx,
+		      tx * in->len);
+	check_traffic("real_stats", &before.reals, &after.reals, tx,
+		      tx * in->len);
+	if (!tx)
+		return;
+	check_traffic("vip_stats[vip_id]", &before.vip, &after.vip, 1,
+		      in->len);
+	check_traffic("real_stats[real_id]", &before.real, &after.real, 1,
+		      in->len);
+}
+
+static void run_tx(const struct frame *in, __u32 vip_id, __u32 real_id,
+		   const __be32 *saddr)
+{
+	struct frame out;
+	struct want w = { XDP_TX, &out, -1, vip_id, real_id };
+
+	encap(&out, in, real_id, saddr);
+	run(in, &w);
+}
+
+static void tx_from(const char *name, const struct frame *in, __u32 vip_id,
+		    __u32 real_id, const __be32 *saddr)
+{
+	run_tx(in, vip_id, real_id, saddr);
+	report(name);
+}
+
+static void tx(const char *name, const struct frame *in, __u32 vip_id,
+	       __u32 real_id)
+{
+	tx_from(name, in, vip_id, real_id, NULL);
+}
+
+static void pass(const char *name, const struct frame *in, int event)
+{
+	struct want w = { XDP_PASS, NULL, event, V_NONE, R_NONE };
+
+	run(in, &w);
+	report(name);
+}
+
+static void drop(const char *name, const struct frame *in, int event)
+{
+	struct want w = { XDP_DROP, NULL, event, V_NONE, R_NONE };
+
+	run(in, &w);
+	report(name);
+}
+
+/* ---- the cases -------------------------------------------------------- */
+
+static void test_encap(void)
+{
+	struct pkt p = flow(VIP4, IPPROTO_TCP, 80);
+	struct frame f;
+
+	p.tos = 0xb9;			/* DSCP 46, ECN 01 */
+	p.id = 0x1234;
+	p.frag = IP_DF;
+	build(&f, &p);
+	tx("4in4: protocol 4, TOS with ECN, id and DF copied", &f,
+	   V4_HTTP, R4A);
+
+	p.tos = 0x03;
+	p.frag = 0;
+	build(&f, &p);
+	tx("4in4 without DF: outer DF clear", &f, V4_HTTP, R4A);
+
+	p.dport = 443;
+	p.tos = 0x4a;
+	build(&f, &p);
+	tx("4in6: next header 4, TOS as traffic class, flow label 0", &f,
+	   V4_HTTPS, R6A);
+
+	p = flow(VIP6, IPPROTO_TCP, 80);
+	p.tos = 0xb9;
+	build(&f, &p);
+	tx("6in6: next header 41, traffic class copied, flow label 0", &f,
+	   V6_HTTP, R6A);
+
+	p.dport = 8080;
+	p.tos = 0x2b;
+	build(&f, &p);
+	tx("6in4: protocol 41, DF set, id 0", &f, V6_ALT, R4A);
+
+	p = flow(VIP4, IPPROTO_UDP, 53);
+	p.id = 7;
+	start(&f, &p, NULL, 0);
+	l4(&f, &p);
+	finish(&f);
+	put_zeros(&f, 60 - f.len);
+	tx("4in4 UDP header only, padded to 60: padding after datagram", &f,
+	   V4_DNS, R4A);
+
+	p = flow(VIP6, IPPROTO_UDP, 53);
+	build(&f, &p);
+	put_zeros(&f, 6);
+	tx("6in6 with 6 trailing bytes: length from the header", &f,
+	   V6_DNS, R6B);
+
+	p = flow(VIP4, IPPROTO_TCP, 443);
+	build(&f, &p);
+	put_zeros(&f, 4);
+	tx("4in6 with 4 trailing bytes: length from the header", &f,
+	   V4_HTTPS, R6A);
+}
+
+/* The shape of tools/testing/selftests/bpf/prog_tests/xdp.c */
+static void test_selftest_shape(void)
+{
+	struct pkt p = flow(VIP4, IPPROTO_TCP, 80);
+	struct frame f, out;
+	struct want w = { XDP_TX, &out, -1, V4_HTTP, R4A };
+
+	start(&f, &p, NULL, 0);
+	l4(&f, &p);
+	finish(&f);
+	encap(&out, &f, R4A, NULL);
+	run(&f, &w);
+	if (f.len != 54 || got.len != 74 || got.b[23] != IPPROTO_IPIP)
+		fail("%u bytes -> %u, protocol %u", f.len, got.len, got.b[23]);
+	report("selftest shape: IPv4/TCP 54 bytes -> XDP_TX 74, protocol 4");
+
+	p = flow(VIP6, IPPROTO_TCP, 80);
+	start(&f, &p, NULL, 0);
+	l4(&f, &p);
+	finish(&f);
+	encap(&out, &f, R6A, NULL);
+	w.vip_id = V6_HTTP;
+	w.real_id = R6A;
+	run(&f, &w);
+	if (f.len != 74 || got.len != 114 || got.b[20] != IPPROTO_IPV6)
+		fail("%u bytes -> %u, next header %u", f.len, got.len,
+		     got.b[20]);
+	report("selftest shape: IPv6/TCP 74 bytes -> XDP_TX 114, nexthdr 41");
+}
+
+static const struct {
+	const char *name;
+	const char *dst;
+	__u8 protocol;
+	__u16 dport;
+	__u32 vip_id;		/* V_NONE: XDP_PASS */
+	__u32 real_id;
+} match_cases[] = {
+	{ "TCP 1000: low edge of 1000-2000", VIP4, IPPROTO_TCP, 1000,
+	  V4_RANGE, R4B },
+	{ "TCP 2000: high edge of 1000-2000", VIP4, IPPROTO_TCP, 2000,
+	  V4_RANGE, R4B },
+	{ "TCP 1500: inside 1000-2000", VIP4, IPPROTO_TCP, 1500,
+	  V4_RANGE, R4B },
+	{ "TCP 999: below every range passes", VIP4, IPPROTO_TCP, 999,
+	  V_NONE, R_NONE },
+	{ "TCP 2001: above every range passes", VIP4, IPPROTO_TCP, 2001,
+	  V_NONE, R_NONE },
+	{ "TCP 256: fourth range of the address", VIP4, IPPROTO_TCP, 256,
+	  V4_256, R6B },
+	{ "TCP 1 on 1-65535", VIP4_ANY, IPPROTO_TCP, 1, V4_ANYTCP, R4B },
+	{ "TCP 65535 on 1-65535", VIP4_ANY, IPPROTO_TCP, 65535,
+	  V4_ANYTCP, R4B },
+	{ "TCP 0 is outside 1-65535: passes", VIP4_ANY, IPPROTO_TCP, 0,
+	  V_NONE, R_NONE },
+	{ "UDP 53", VIP4, IPPROTO_UDP, 53, V4_DNS, R4A },
+	{ "UDP 80: only TCP has port 80, passes", VIP4, IPPROTO_UDP, 80,
+	  V_NONE, R_NONE },
+	{ "UDP 65535 on 1-65535: 4in6", VIP4_ANY, IPPROTO_UDP, 65535,
+	  V4_ANYUDP, R6B },
+	{ "TCP 80 to an address without VIP passes", OTHER4, IPPROTO_TCP,
+	  80, V_NONE, R_NONE },
+	{ "ICMP matches the whole VIP (0-0)", VIP4, IPPROTO_ICMP, 0,
+	  V4_ICMP, R4A },
+	{ "ICMP to an address with only TCP/UDP VIPs passes", VIP4_ANY,
+	  IPPROTO_ICMP, 0, V_NONE, R_NONE },
+	{ "GRE matches the whole VIP: 4in6", VIP4, IPPROTO_GRE, 0,
+	  V4_GRE, R6B },
+	{ "IPv6 UDP 53", VIP6, IPPROTO_UDP, 53, V6_DNS, R6B },
+	{ "IPv6 TCP 81 passes", VIP6, IPPROTO_TCP, 81, V_NONE, R_NONE },
+	{ "ICMPv6 matches the whole VIP", VIP6, IPPROTO_ICMPV6, 0,
+	  V6_ICMP, R6A },
+	{ "IPv6 to an address without VIP passes", "2001:db8::99",
+	  IPPROTO_TCP, 80, V_NONE, R_NONE },
+};
+
+static void test_match(void)
+{
+	struct frame f;
+	struct pkt p;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(match_cases); i++) {
+		p = flow(match_cases[i].dst, match_cases[i].protocol,
+			 match_cases[i].dport);
+		build(&f, &p);
+		if (match_cases[i].vip_id == V_NONE)
+			pass(match_cases[i].name, &f, -1);
+		else
+			tx(match_cases[i].name, &f, match_cases[i].vip_id,
+			   match_cases[i].real_id);
+	}
+}
+
+/* L4 header of len bytes in a frame that ends (or is padded) there. */
+static void build_short_l4(struct frame *f, const struct pkt *p,
+			   unsigned int len, unsigned int frame_len)
+{
+	start(f, p, NULL, 0);
+	l4(f, p);
+	f->len = f->l3 + (f->family == AF_INET ? 20 : 40) + len;
+	finish(f);
+	if (f->len < frame_len)
+		put_zeros(f, frame_len - f->len);
+}
+
+static void test_truncated(void)
+{
+	struct pkt p = flow(VIP4, IPPROTO_TCP, 80);
+	struct frame f;
+
+	build_short_l4(&f, &p, 19, 0);
+	pass("TCP header of 19 bytes passes", &f, -1);
+	build_short_l4(&f, &p, 10, 60);
+	pass("TCP header cut by tot_len, rest in Ethernet padding passes",
+	     &f, -1);
+
+	p = flow(VIP4, IPPROTO_UDP, 53);
+	build_short_l4(&f, &p, 7, 0);
+	pass("UDP header of 7 bytes passes", &f, -1);
+
+	p = flow(VIP6, IPPROTO_TCP, 80);
+	build_short_l4(&f, &p, 19, 0);
+	pass("IPv6 TCP header of 19 bytes passes", &f, -1);
+	build_short_l4(&f, &p, 10, 80);
+	pass("IPv6 TCP header cut by payload_len, rest in trailer passes",
+	     &f, -1);
+
+	p = flow(VIP4, IPPROTO_TCP, 80);
+	build(&f, &p);
+	f.len = ETH_HLEN + 19;
+	pass("IPv4 header cut at 19 bytes passes", &f, -1);
+
+	build(&f, &p);
+	f.len--;
+	pass("IPv4 tot_len one byte beyond the frame passes", &f, -1);
+
+	build(&f, &p);
+	set16(&f, f.l3 + 2, 19);
+	ipv4_csum(&f);
+	pass("IPv4 tot_len shorter than the header passes", &f, -1);
+
+	/* read at ihl * 4, the destination 192.0.2.2 is port 514: a match */
+	p.dst = VIP4_ANY;
+	build(&f, &p);
+	f.b[f.l3] = 0x44;
+	ipv4_csum(&f);
+	pass("IPv4 ihl 4 passes", &f, -1);
+
+	p.dst = VIP4;
+
+	build(&f, &p);
+	f.b[f.l3] = 0x65;
+	ipv4_csum(&f);
+	pass("IPv4 ethertype carrying version 6 passes", &f, -1);
+
+	p = flow(VIP6, IPPROTO_TCP, 80);
+	build(&f, &p);
+	f.len = ETH_HLEN + 39;
+	pass("IPv6 header cut at 39 bytes passes", &f, -1);
+
+	build(&f, &p);
+	f.len--;
+	pass("IPv6 payload_len one byte beyond the frame passes", &f, -1);
+
+	build(&f, &p);
+	set16(&f, f.l3 + 4, 0);
+	pass("IPv6 payload_len 0 (jumbogram) passes", &f, -1);
+}
+
+static void test_ipv4_options(void)
+{
+	/* NOP NOP NOP EOL: read as ports they would be 257 -> 256 */
+	static const __u8 opts[4] = { 1, 1, 1, 0 };
+	__u8 nops[40];
+	struct pkt p = flow(VIP4, IPPROTO_TCP, 80);
+	struct frame f;
+
+	start(&f, &p, opts, sizeof(opts));
+	l4(&f, &p);
+	payload(&f, PAYLOAD);
+	finish(&f);
+	tx("ihl 6: port 80 read after the options, not 256 from them", &f,
+	   V4_HTTP, R4A);
+
+	p.dport = 81;
+	start(&f, &p, opts, sizeof(opts));
+	l4(&f, &p);
+	payload(&f, PAYLOAD);
+	finish(&f);
+	pass("ihl 6: options read as port 256 do not match, 81 passes", &f,
+	     -1);
+
+	memset(nops, 1, sizeof(nops));
+	nops[39] = 0;
+	p.dport = 1999;
+	start(&f, &p, nops, sizeof(nops));
+	l4(&f, &p);
+	payload(&f, PAYLOAD);
+	finish(&f);
+	tx("ihl 15: 40 bytes of options, port 1999", &f, V4_RANGE, R4B);
+}
+
+static void test_fragments(void)
+{
+	struct pkt p = flow(VIP4, IPPROTO_TCP, 80);
+	struct frame f;
+
+	p.id = 0x4242;
+	p.frag = IP_MF;
+	build(&f, &p);
+	pass("IPv4 first fragment to TCP 80-80 passes, EV_FRAGMENT", &f,
+	     EV_FRAGMENT);
+	p.frag = 185;
+	build(&f, &p);
+	pass("IPv4 last fragment to TCP 80-80 passes, EV_FRAGMENT", &f,
+	     EV_FRAGMENT);
+
+	p.dst = VIP4_ANY;
+	p.frag = IP_MF;
+	build(&f, &p);
+	tx("IPv4 first fragment to TCP 1-65535: id kept, no DF", &f,
+	   V4_ANYTCP, R4B);
+	p.frag = IP_MF | 185;
+	build(&f, &p);
+	tx("IPv4 middle fragment to TCP 1-65535", &f, V4_ANYTCP, R4B);
+
+	p = flow(VIP4, IPPROTO_UDP, 53);
+	p.frag = IP_MF;
+	build(&f, &p);
+	pass("IPv4 first fragment to UDP 53-53 passes, EV_FRAGMENT", &f,
+	     EV_FRAGMENT);
+	p.dst = VIP4_ANY;
+	p.frag = 185;
+	build(&f, &p);
+	tx("IPv4 last fragment to UDP 1-65535: 4in6", &f, V4_ANYUDP, R6B);
+
+	p = flow(VIP4, IPPROTO_ICMP, 0);
+	p.frag = IP_MF;
+	build(&f, &p);
+	tx("IPv4 ICMP first fragment tunnelled, no event", &f, V4_ICMP, R4A);
+	p = flow(VIP4, IPPROTO_GRE, 0);
+	p.frag = 185;
+	build(&f, &p);
+	tx("IPv4 GRE last fragment tunnelled 4in6", &f, V4_GRE, R6B);
+
+	p = flow(OTHER4, IPPROTO_TCP, 80);
+	p.frag = IP_MF;
+	build(&f, &p);
+	pass("IPv4 fragment to an address without VIP passes, no event",
+	     &f, -1);
+
+	p = flow(VIP6, IPPROTO_TCP, 80);
+	build_frag6(&f, &p, 0, 1);
+	pass("IPv6 first fragment to TCP 80-80 passes, EV_FRAGMENT", &f,
+	     EV_FRAGMENT);
+	build_frag6(&f, &p, 100, 0);
+	pass("IPv6 last fragment to TCP 80-80 passes, EV_FRAGMENT", &f,
+	     EV_FRAGMENT);
+	build_frag6(&f, &p, 0, 0);
+	tx("IPv6 atomic fragment (offset 0, M 0) is a whole packet", &f,
+	   V6_HTTP, R6A);
+
+	p.dst = VIP6_ANY;
+	build_frag6(&f, &p, 0, 1);
+	tx("IPv6 first fragment to TCP 1-65535", &f, V6_ANYTCP, R6B);
+	build_frag6(&f, &p, 100, 1);
+	tx("IPv6 middle fragment to TCP 1-65535", &f, V6_ANYTCP, R6B);
+
+	p = flow(VIP6, IPPROTO_ICMPV6, 0);
+	build_frag6(&f, &p, 0, 1);
+	tx("IPv6 ICMPv6 fragment tunnelled, no event", &f, V6_ICMP, R6A);
+}
+
+/* Extension headers in this order; sizes alternate 8 and 16 bytes. */
+static const __u8 ext_chain[] = {
+	IPPROTO_HOPOPTS, IPPROTO_DSTOPTS, IPPROTO_ROUTING, IPPROTO_FRAGMENT,
+	IPPROTO_DSTOPTS, IPPROTO_DSTOPTS, IPPROTO_DSTOPTS,
+};
+
+static void build_ext(struct frame *f, const struct pkt *p, unsigned int n)
+{
+	unsigned int i;
+
+	start(f, p, NULL, 0);
+	for (i = 0; i < n; i++) {
+		if (ext_chain[i] == IPPROTO_FRAGMENT)
+			frag6(f, 0, 0);
+		else
+			ext6(f, ext_chain[i], i % 2 ? 16 : 8);
+	}
+	l4(f, p);
+	payload(f, PAYLOAD);
+	finish(f);
+}
+
+static void test_ipv6_ext(void)
+{
+	struct pkt p = flow(VIP6, IPPROTO_TCP, 80);
+	struct frame f;
+
+	/* read as ports, an 8-byte hop-by-hop header is 0x0600 -> 260 */
+	build_ext(&f, &p, 1);
+	tx("IPv6 hop-by-hop: port 80 after it, not 260 from it", &f,
+	   V6_HTTP, R6A);
+	p.dport = 81;
+	build_ext(&f, &p, 1);
+	pass("IPv6 hop-by-hop read as port 260 does not match, 81 passes",
+	     &f, -1);
+
+	p.dport = 8080;
+	build_ext(&f, &p, 3);
+	tx("IPv6 hop-by-hop, 16-byte dstopts, routing: 6in4", &f,
+	   V6_ALT, R4A);
+	p.dport = 80;
+	build_ext(&f, &p, 5);
+	tx("IPv6 5 extension headers with an atomic fragment", &f,
+	   V6_HTTP, R6A);
+	build_ext(&f, &p, 6);
+	tx("IPv6 6 extension headers are skipped", &f, V6_HTTP, R6A);
+	build_ext(&f, &p, 7);
+	pass("IPv6 7 extension headers pass, EV_EXT_HDR", &f, EV_EXT_HDR);
+
+	p = flow(VIP6, IPPROTO_ICMPV6, 0);
+	build_ext(&f, &p, 2);
+	tx("IPv6 ICMPv6 after two extension headers", &f, V6_ICMP, R6A);
+
+	p = flow(VIP6, IPPROTO_TCP, 80);
+	start(&f, &p, NULL, 0);
+	ext6(&f, IPPROTO_HOPOPTS, 16);
+	f.len -= 8;
+	finish(&f);
+	pass("IPv6 extension header cut by the frame end passes", &f, -1);
+}
+
+static void test_not_ip(void)
+{
+	struct pkt p = flow(VIP4, IPPROTO_TCP, 80);
+	struct frame ip, f;
+
+	build(&ip, &p);
+	eth(&f, 0x8100);
+	f.len -= 2;
+	put16(&f, 0x8100);
+	put16(&f, 100);			/* VLAN 100 */
+	put(&f, ip.b + 12, ip.len - 12);
+	pass("VLAN-tagged IPv4 to a VIP passes", &f, -1);
+
+	eth(&f, ETH_P_ARP);
+	put16(&f, 1);			/* Ethernet */
+	put16(&f, ETH_P_IP);
+	put8(&f, ETH_ALEN);
+	put8(&f, 4);
+	put16(&f, 1);			/* request */
+	put(&f, client_mac, ETH_ALEN);
+	put_addr(&f, CLIENT4);
+	put_zeros(&f, ETH_ALEN);
+	put_addr(&f, VIP4);
+	pass("ARP request for a VIP passes", &f, -1);
+}
+
+static void set_mtu(__u16 mtu)
+{
+	__u32 zero = 0;
+
+	cfg.mtu = mtu;
+	if (bpf_map_update_elem(config_fd, &zero, &cfg, BPF_ANY))
+		die("bpf_map_update_elem(config_map)");
+}
+
+static void test_mtu(void)
+{
+	struct pkt p = flow(VIP4, IPPROTO_TCP, 80);
+	struct frame f;
+
+	build(&f, &p);
+	set_mtu(f.l3_len + 20);
+	tx("mtu: 4in4 exactly at the MTU is sent", &f, V4_HTTP, R4A);
+	set_mtu(f.l3_len + 19);
+	drop("mtu: 4in4 one byte over drops, EV_TOO_BIG", &f, EV_TOO_BIG);
+
+	p.dport = 443;
+	build(&f, &p);
+	set_mtu(f.l3_len + 20);
+	drop("mtu: 4in6 counts a 40-byte outer header", &f, EV_TOO_BIG);
+
+	p = flow(VIP6, IPPROTO_TCP, 80);
+	build(&f, &p);
+	set_mtu(f.l3_len + 40);
+	tx("mtu: 6in6 exactly at the MTU is sent", &f, V6_HTTP, R6A);
+	set_mtu(f.l3_len + 39);
+	drop("mtu: 6in6 one byte over drops, EV_TOO_BIG", &f, EV_TOO_BIG);
+	p.dport = 8080;
+	build(&f, &p);
+	set_mtu(f.l3_len + 20);
+	tx("mtu: 6in4 counts a 20-byte outer header", &f, V6_ALT, R4A);
+
+	p = flow(VIP4, IPPROTO_UDP, 53);
+	start(&f, &p, NULL, 0);
+	l4(&f, &p);
+	finish(&f);
+	put_zeros(&f, 60 - f.len);
+	set_mtu(f.l3_len + 20);
+	tx("mtu: Ethernet padding is not counted", &f, V4_DNS, R4A);
+
+	set_mtu(0);
+	start(&f, &p, NULL, 0);
+	l4(&f, &p);
+	payload(&f, 1500 - 28);
+	finish(&f);
+	tx("mtu 0: a 1500-byte datagram is tunnelled", &f, V4_DNS, R4A);
+}
+
+static void set_slot(__u32 slot, __u32 real_id)
+{
+	if (bpf_map_update_elem(ring_fd, &slot, &real_id, BPF_ANY))
+		die("bpf_map_update_elem(ring)");
+}
+
+/* Flows of p's kind with sports found to land on each real in turn. */
+static void ring_flows(const char *kind, struct pkt p, __u32 vip_id)
+{
+	char name[80];
+	struct frame f;
+	__u32 real_id;
+
+	for (real_id = R4A; real_id <= R6B; real_id++) {
+		while (ring_real(flow_hash(&p, 1)) != real_id)
+			p.sport++;
+		build(&f, &p);
+		snprintf(name, sizeof(name), "ring: %s sport %u -> real %u",
+			 kind, p.sport, real_id);
+		tx(name, &f, vip_id, real_id);
+	}
+}
+
+static void test_ring(void)
+{
+	struct pkt p = flow(VIP4_RING, IPPROTO_TCP, 80);
+	struct frame f;
+	__u32 slot;
+
+	ring_flows("IPv4 TCP", p, V4_RING);
+	ring_flows("IPv6 UDP", flow(VIP6_RING, IPPROTO_UDP, 53), V6_RING);
+
+	p = flow(VIP4_RING, IPPROTO_ICMP, 0);
+	build(&f, &p);
+	tx("ring: ICMP hashed with ports 0", &f, V4_RING_ICMP,
+	   ring_real(flow_hash(&p, 0)));
+
+	/* a flow whose ports would move it to another real */
+	p = flow(VIP4_RING, IPPROTO_TCP, 80);
+	while (ring_real(flow_hash(&p, 1)) == ring_real(flow_hash(&p, 0)))
+		p.sport++;
+	p.frag = IP_MF;
+	build(&f, &p);
+	tx("ring: IPv4 first fragment hashed with ports 0", &f, V4_RING,
+	   ring_real(flow_hash(&p, 0)));
+	p.frag = 185;
+	build(&f, &p);
+	tx("ring: IPv4 last fragment follows the first", &f, V4_RING,
+	   ring_real(flow_hash(&p, 0)));
+
+	p = flow(VIP6_RING, IPPROTO_UDP, 53);
+	while (ring_real(flow_hash(&p, 1)) == ring_real(flow_hash(&p, 0)))
+		p.sport++;
+	build_frag6(&f, &p, 0, 1);
+	tx("ring: IPv6 first fragment hashed with ports 0", &f, V6_RING,
+	   ring_real(flow_hash(&p, 0)));
+
+	p = flow(VIP4_RING, IPPROTO_TCP, 80);
+	build(&f, &p);
+	slot = flow_hash(&p, 1) % MAGLEV_RING_SIZE;
+	set_slot(slot, R_EMPTY);
+	drop("ring: slot naming a real of family 0 drops, EV_NO_REAL", &f,
+	     EV_NO_REAL);
+	set_slot(slot, slot_real(slot));
+	tx("ring: the same flow after the slot is refilled", &f, V4_RING,
+	   slot_real(slot));
+
+	p = flow(VIP4_BAD, IPPROTO_TCP, 1);
+	build(&f, &p);
+	drop("ring VIP without a ring map drops, EV_NO_REAL", &f,
+	     EV_NO_REAL);
+	p.dport = 2;
+	build(&f, &p);
+	drop("real of family 0 drops, EV_NO_REAL", &f, EV_NO_REAL);
+	p.dport = 3;
+	build(&f, &p);
+	drop("real_id beyond the reals map drops, EV_NO_REAL", &f,
+	     EV_NO_REAL);
+}
+
+static void flow_saddr(__be32 *saddr, __u32 real_id, __u32 hash)
+{
+	int i;
+
+	if (reals_conf[real_id].family == AF_INET) {
+		saddr[0] = cfg.flow_src4 | (htonl(hash) & ~cfg.flow_src4_mask);
+		return;
+	}
+	for (i = 0; i < 4; i++)
+		saddr[i] = cfg.flow_src6[i] |
+			   (htonl(hash ^ i) & ~cfg.flow_src6_mask[i]);
+}
+
+static void flow_src_cases(const char *kind, const char *vip, __u32 vip_id,
+			   __u32 real_id)
+{
+	unsigned int off = reals_conf[real_id].family == AF_INET ? 26 : 22;
+	unsigned int len = reals_conf[real_id].family == AF_INET ? 4 : 16;
+	struct pkt p = flow(vip, IPPROTO_TCP, 80);
+	__u8 first[16];
+	__be32 saddr[4];
+	char name[80];
+	struct frame f;
+
+	build(&f, &p);
+	flow_saddr(saddr, real_id, flow_hash(&p, 1));
+	snprintf(name, sizeof(name), "flow src: %s outer source from hash",
+		 kind);
+	tx_from(name, &f, vip_id, real_id, saddr);
+	memcpy(first, got.b + off, len);
+	snprintf(name, sizeof(name), "flow src: %s same flow, same source",
+		 kind);
+	tx_from(name, &f, vip_id, real_id, saddr);
+
+	p.sport++;
+	build(&f, &p);
+	flow_saddr(saddr, real_id, flow_hash(&p, 1));
+	run_tx(&f, vip_id, real_id, saddr);
+	if (!memcmp(first, got.b + off, len))
+		fail("the outer source did not change");
+	snprintf(name, sizeof(name),
+		 "flow src: %s another flow, another source", kind);
+	report(name);
+}
+
+static void test_flow_src(void)
+{
+	flow_src_cases("IPv4", VIP4_FLOW, V4_FLOW, R4A);
+	flow_src_cases("IPv6", VIP6_FLOW, V6_FLOW, R6A);
+}
+
+/* ---- setup ------------------------------------------------------------ */
+
+static int map_fd(struct bpf_object *obj, const char *name)
+{
+	int fd = bpf_object__find_map_fd_by_name(obj, name);
+
+	if (fd < 0)
+		die(name);
+	return fd;
+}
+
+static void fill_maps(void)
+{
+	struct vip_value value;
+	struct vip_key key;
+	__u32 id, i, zero = 0;
+
+	parse_addr("10.0.128.0", &cfg.flow_src4);
+	parse_addr("255.255.128.0", &cfg.flow_src4_mask);
+	parse_addr("fd00:f::", cfg.flow_src6);
+	parse_addr("ffff:ffff:ffff:ffff::", cfg.flow_src6_mask);
+	memcpy(cfg.smac, director_mac, ETH_ALEN);
+	if (bpf_map_update_elem(config_fd, &zero, &cfg, BPF_ANY))
+		die("bpf_map_update_elem(config_map)");
+
+	for (id = R4A; id < NR_REALS; id++) {
+		struct real *r = &reals_conf[id];
+
+		if (real_addrs[id].saddr) {
+			r->family = is_ipv6(real_addrs[id].daddr) ?
+				    AF_INET6 : AF_INET;
+			parse_addr(real_addrs[id].saddr, r->saddr);
+			parse_addr(real_addrs[id].daddr, r->daddr);
+		}
+		r->dmac[0] = 0x02;
+		r->dmac[4] = 0xe1;
+		r->dmac[5] = id;
+		if (bpf_map_update_elem(reals_fd, &id, r, BPF_ANY))
+			die("bpf_map_update_elem(reals)");
+	}
+
+	for (i = 0; i < ARRAY_SIZE(vips); i++) {
+		memset(&key, 0, sizeof(key));
+		memset(&value, 0, sizeof(value));
+		parse_addr(vips[i].addr, key.addr);
+		key.family = is_ipv6(vips[i].addr) ? AF_INET6 : AF_INET;
+		key.protocol = vips[i].protocol;
+		while (value.nr_ranges < 4 &&
+		       vips[i].range[value.nr_ranges].vip_id) {
+			value.range[value.nr_ranges] =
+				vips[i].range[value.nr_ranges];
+			value.nr_ranges++;
+		}
+		if (bpf_map_update_elem(vip_fd, &key, &value, BPF_NOEXIST))
+			die("bpf_map_update_elem(vip_map)");
+	}
+
+	ring_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "test_ring",
+				 sizeof(__u32), sizeof(__u32),
+				 MAGLEV_RING_SIZE, NULL);
+	if (ring_fd < 0)
+		die("bpf_map_create(ring)");
+	for (i = 0; i < MAGLEV_RING_SIZE; i++)
+		set_slot(i, slot_real(i));
+	for (id = V4_RING; id <= V6_RING; id++)
+		if (bpf_map_update_elem(rings_fd, &id, &ring_fd, BPF_ANY))
+			die("bpf_map_update_elem(vip_rings)");
+}
+
+static int print_warnings(enum libbpf_print_level level, const char *fmt,
+			  va_list ap)
+{
+	return level == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
+}
+
+static void setup(const char *path)
+{
+	struct bpf_program *prog;
+	struct bpf_object *obj;
+
+	libbpf_set_print(print_warnings);
+	obj = bpf_object__open_file(path, NULL);
+	if (!obj)
+		die(path);
+	if (bpf_object__load(obj))
+		die(path);
+	prog = bpf_object__find_program_by_name(obj, "xdp_iptunnel");
+	if (!prog)
+		die("program xdp_iptunnel");
+	prog_fd = bpf_program__fd(prog);
+	vip_fd = map_fd(obj, "vip_map");
+	reals_fd = map_fd(obj, "reals");
+	rings_fd = map_fd(obj, "vip_rings");
+	config_fd = map_fd(obj, "config_map");
+	vip_stats_fd = map_fd(obj, "vip_stats");
+	real_stats_fd = map_fd(obj, "real_stats");
+	events_fd = map_fd(obj, "events");
+
+	ncpus = libbpf_num_possible_cpus();
+	if (ncpus < 0) {
+		errno = -ncpus;
+		die("libbpf_num_possible_cpus");
+	}
+	batch_keys = calloc(MAX_VIPS, sizeof(*batch_keys));
+	batch_values = calloc((size_t)MAX_VIPS * ncpus,
+			      sizeof(*batch_values));
+	ev_values = calloc(ncpus, sizeof(*ev_values));
+	if (!batch_keys || !batch_values || !ev_values)
+		die("calloc");
+	fill_maps();
+}
+
+int main(int argc, char **argv)
+{
+	char path[PATH_MAX] = "";
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (argc > 1) {
+		snprintf(path, sizeof(path), "%s", argv[1]);
+	} else {
+		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n < 0)
+			die("/proc/self/exe");
+		self[n] = '\0';
+		snprintf(path, sizeof(path), "%s/../xdp_iptunnel_kern.o",
+			 dirname(self));
+	}
+	setup(path);
+
+	test_encap();
+	test_selftest_shape();
+	test_match();
+	test_truncated();
+	test_ipv4_options();
+	test_fragments();
+	test_ipv6_ext();
+	test_not_ip();
+	test_mtu();
+	test_ring();
+	test_flow_src();
+
+	summary();
+	return failed ? 1 : 0;
+}
