@@ -42,8 +42,8 @@ struct vip_range {
 	__u32 flags;
 };
 
-#define VIP_F_RING	(1U << 0)	/* several reals: Maglev ring vip_id */
-#define VIP_F_FLOW_SRC	(1U << 1)	/* outer source varies per flow */
+#define VIP_F_RING	0x1	/* several reals: Maglev ring vip_id */
+#define VIP_F_FLOW_SRC	0x2	/* outer source varies per flow */
 
 struct vip_value {
 	__u32 nr_ranges;

@@ -313,26 +313,27 @@ static __always_inline __u32 rol32(__u32 word, unsigned int shift)
 }
 
 /* Bob Jenkins' lookup3 mixing, as the kernel's jhash2() */
-#define JHASH_MIX(a, b, c)			\
-	do {					\
-		a -= c; a ^= rol32(c, 4); c += b;	\
-		b -= a; b ^= rol32(a, 6); a += c;	\
-		c -= b; c ^= rol32(b, 8); b += a;	\
-		a -= c; a ^= rol32(c, 16); c += b;	\
-		b -= a; b ^= rol32(a, 19); a += c;	\
-		c -= b; c ^= rol32(b, 4); b += a;	\
-	} while (0)
+static __always_inline void jhash_mix(__u32 *a, __u32 *b, __u32 *c)
+{
+	*a -= *c; *a ^= rol32(*c, 4); *c += *b;
+	*b -= *a; *b ^= rol32(*a, 6); *a += *c;
+	*c -= *b; *c ^= rol32(*b, 8); *b += *a;
+	*a -= *c; *a ^= rol32(*c, 16); *c += *b;
+	*b -= *a; *b ^= rol32(*a, 19); *a += *c;
+	*c -= *b; *c ^= rol32(*b, 4); *b += *a;
+}
 
-#define JHASH_FINAL(a, b, c)			\
-	do {					\
-		c ^= b; c -= rol32(b, 14);	\
-		a ^= c; a -= rol32(c, 11);	\
-		b ^= a; b -= rol32(a, 25);	\
-		c ^= b; c -= rol32(b, 16);	\
-		a ^= c; a -= rol32(c, 4);	\
-		b ^= a; b -= rol32(a, 14);	\
-		c ^= b; c -= rol32(b, 24);	\
-	} while (0)
+static __always_inline __u32 jhash_final(__u32 a, __u32 b, __u32 c)
+{
+	c ^= b; c -= rol32(b, 14);
+	a ^= c; a -= rol32(c, 11);
+	b ^= a; b -= rol32(a, 25);
+	c ^= b; c -= rol32(b, 16);
+	a ^= c; a -= rol32(c, 4);
+	b ^= a; b -= rol32(a, 14);
+	c ^= b; c -= rol32(b, 24);
+	return c;
+}
 
 #define JHASH_INITVAL	0xdeadbeef
 
@@ -344,24 +345,23 @@ static __always_inline __u32 rol32(__u32 word, unsigned int shift)
  */
 static __always_inline __u32 flow_hash(const struct packet *pkt)
 {
-	__u32 a, b, c;
+	__u32 a = JHASH_INITVAL + (10 << 2);
+	__u32 b = a, c = a;
 
-	a = b = c = JHASH_INITVAL + (10 << 2);
 	a += pkt->saddr[0];
 	b += pkt->saddr[1];
 	c += pkt->saddr[2];
-	JHASH_MIX(a, b, c);
+	jhash_mix(&a, &b, &c);
 	a += pkt->saddr[3];
 	b += pkt->dst.addr[0];
 	c += pkt->dst.addr[1];
-	JHASH_MIX(a, b, c);
+	jhash_mix(&a, &b, &c);
 	a += pkt->dst.addr[2];
 	b += pkt->dst.addr[3];
 	c += (__u32)pkt->sport << 16 | pkt->dport;
-	JHASH_MIX(a, b, c);
+	jhash_mix(&a, &b, &c);
 	a += pkt->dst.protocol;
-	JHASH_FINAL(a, b, c);
-	return c;
+	return jhash_final(a, b, c);
 }
 
 static __always_inline struct real *pick_real(struct packet *pkt,

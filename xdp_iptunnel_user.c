@@ -37,6 +37,7 @@
 #include "xdp_iptunnel_common.h"
 
 #define PROG_NAME		"xdp_iptunnel"
+#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
 #define STATS_INTERVAL_S	2
 #define MAX_SERVICE_REALS	1024
 #define BPFFS			"/sys/fs/bpf"
@@ -99,7 +100,7 @@ struct options {
 	int nr_svc;
 };
 
-static void usage(FILE *out)
+static void print_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: %s [...]\n"
@@ -370,10 +371,10 @@ static int parse_service_option(struct options *opt, int c, const char *arg)
 	return -1;
 }
 
-static int missing(const char *what)
+static int missing_option(const char *what)
 {
 	fprintf(stderr, "%s: missing %s\n", prog_name, what);
-	usage(stderr);
+	print_usage(stderr);
 	return -1;
 }
 
@@ -389,7 +390,7 @@ static int check_service(struct service *svc, const struct service *prev)
 	int i;
 
 	if (!svc->vip.family)
-		return missing("-a <vip-service-address>");
+		return missing_option("-a <vip-service-address>");
 	inet_ntop(svc->vip.family, svc->vip.words, vip, sizeof(vip));
 	if (svc->protocol < 0)
 		svc->protocol = IPPROTO_TCP;
@@ -404,14 +405,14 @@ static int check_service(struct service *svc, const struct service *prev)
 		svc->nr_reals = prev->nr_reals;
 	}
 	if (has_ports(svc->protocol) && !svc->nr_ports)
-		return missing("-p <vip-service-port> (required for TCP and UDP)");
+		return missing_option("-p <vip-service-port> (required for TCP and UDP)");
 	if (!has_ports(svc->protocol) && svc->nr_ports)
 		return bad_option('a', vip,
 				  "-p applies to TCP and UDP only, not to this -P");
 	if (!svc->saddr.family)
-		return missing("-s <source-ip>");
+		return missing_option("-s <source-ip>");
 	if (!svc->nr_reals)
-		return missing("-d <dest-ip>");
+		return missing_option("-d <dest-ip>");
 	for (i = 0; i < svc->nr_reals; i++) {
 		char dst[INET6_ADDRSTRLEN];
 
@@ -487,8 +488,14 @@ static int parse_check(const char *str, struct health_check *check)
 	return 0;
 }
 
-enum { OPT_STOP = 256, OPT_FLOW_SRC, OPT_CHECK, OPT_CHECK_INTERVAL,
-       OPT_CHECK_FALL, OPT_CHECK_RISE };
+enum {
+	OPT_STOP = 256,
+	OPT_FLOW_SRC,
+	OPT_CHECK,
+	OPT_CHECK_INTERVAL,
+	OPT_CHECK_FALL,
+	OPT_CHECK_RISE,
+};
 
 static const struct option long_options[] = {
 	{ "update", no_argument, NULL, 'U' },
@@ -593,10 +600,10 @@ static int parse_options(int argc, char **argv, struct options *opt)
 			opt->verbose = true;
 			break;
 		case 'h':
-			usage(stdout);
+			print_usage(stdout);
 			exit(0);
 		default:
-			usage(stderr);
+			print_usage(stderr);
 			return -1;
 		}
 	}
@@ -606,11 +613,11 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	    (opt->xdp_flags & XDP_FLAGS_DRV_MODE))
 		return bad_option('N', "-S", "-S and -N exclude each other");
 	if (!opt->ifindex)
-		return missing("-i <ifname|ifindex>");
+		return missing_option("-i <ifname|ifindex>");
 	if (opt->mode == STOP)
 		return 0;
 	if (!opt->nr_svc)
-		return missing("-a <vip-service-address>");
+		return missing_option("-a <vip-service-address>");
 	for (i = 0; i < opt->nr_svc; i++) {
 		struct service *svc = &opt->svc[i];
 
@@ -1441,7 +1448,7 @@ static void remove_pins(const struct options *opt)
 	char path[PATH_MAX];
 	size_t i;
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(names); i++)
 		if (!pin_path(path, sizeof(path), opt, names[i]))
 			unlink(path);
 	if (!pin_path(path, sizeof(path), opt, NULL))
@@ -1519,7 +1526,7 @@ static int open_pinned(struct director *d, const struct options *opt)
 
 	if (mount_bpffs())
 		return -1;
-	for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(maps); i++) {
 		if (pin_path(path, sizeof(path), opt, maps[i].name))
 			return -1;
 		*maps[i].fd = bpf_obj_get(path);
@@ -1613,12 +1620,14 @@ static int attach_director(struct director *d, const struct options *opt)
 
 /* ---- stats ------------------------------------------------------------ */
 
-static volatile sig_atomic_t stop;
+/* SIGINT, SIGTERM and SIGHUP stay blocked and are taken by the stats loop */
+static sigset_t stop_signals;
 
-static void on_signal(int sig)
+static bool stop_requested(long wait_ns)
 {
-	(void)sig;
-	stop = 1;
+	struct timespec ts = { .tv_nsec = wait_ns };
+
+	return sigtimedwait(&stop_signals, NULL, &ts) > 0;
 }
 
 static const char *const event_names[EV_MAX] = {
@@ -1670,9 +1679,10 @@ static void print_traffic(const char *kind, const char *name,
 	__u64 bps = rate(t->bytes, prev->bytes, secs);
 
 	if (json) {
-		printf("%s{\"kind\":\"%s\",\"name\":\"%s\",\"packets\":%llu,\"bytes\":%llu,\"pps\":%llu,\"Bps\":%llu}",
-		       *first ? "" : ",", kind, name, t->packets, t->bytes,
-		       pps, bps);
+		printf("%s{\"kind\":\"%s\",\"name\":\"%s\",",
+		       *first ? "" : ",", kind, name);
+		printf("\"packets\":%llu,\"bytes\":%llu,\"pps\":%llu,\"Bps\":%llu}",
+		       t->packets, t->bytes, pps, bps);
 		*first = false;
 		return;
 	}
@@ -1855,10 +1865,10 @@ static int health_init(const struct options *opt, struct real_health **out)
 				return -ENOMEM;
 			}
 			h = tmp;
+			memset(&h[n], 0, sizeof(h[n]));
 			h[n].addr = *a;
 			h[n].port = opt->check.port ? opt->check.port :
 				    svc->nr_ports ? svc->ports[0].min : 80;
-			h[n].good = h[n].bad = 0;
 			h[n].up = true;
 			n++;
 		}
@@ -1926,7 +1936,7 @@ static int poll_stats(struct director *d, struct options *opt)
 		free(st);
 		return -ENOMEM;
 	}
-	while (!stop) {
+	for (;;) {
 		t = now_s();
 		if (opt->duration && t - start >= opt->duration)
 			break;
@@ -1945,7 +1955,8 @@ static int poll_stats(struct director *d, struct options *opt)
 			print_stats(d, st, t - last, opt->json);
 			last = t;
 		}
-		usleep(100 * 1000);
+		if (stop_requested(100 * 1000 * 1000))
+			break;
 	}
 	print_stats(d, st, now_s() - last, opt->json);
 	free(health);
@@ -1978,12 +1989,16 @@ static void free_options(struct options *opt)
 int main(int argc, char **argv)
 {
 	struct director d = { .link_fd = -1 };
-	struct sigaction sa = { .sa_handler = on_signal };
 	char path[PATH_MAX];
 	struct options opt;
 	int ret = 1;
 	double t;
 
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGHUP);
+	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 	libbpf_set_print(libbpf_print);
 	if (parse_options(argc, argv, &opt))
 		goto out;
@@ -2025,12 +2040,10 @@ int main(int argc, char **argv)
 	t = now_s();
 	if (apply_services(&d, &opt))
 		goto out;
-	printf("%s: configured %d VIPs, %d reals in %.3f ms; %d Maglev rings built in %.3f ms, pushed in %.3f ms\n",
-	       prog_name, cfg_time.vips, cfg_time.reals, (now_s() - t) * 1e3,
+	printf("%s: configured %d VIPs, %d reals in %.3f ms; ", prog_name,
+	       cfg_time.vips, cfg_time.reals, (now_s() - t) * 1e3);
+	printf("%d Maglev rings built in %.3f ms, pushed in %.3f ms\n",
 	       cfg_time.rings, cfg_time.build_s * 1e3, cfg_time.push_s * 1e3);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
 	if (attach_director(&d, &opt))
 		goto out;
 	ret = poll_stats(&d, &opt) ? 1 : 0;

@@ -101,14 +101,13 @@ static void describe(char *out, size_t size, int action, const __u8 *f)
 static int run_flow(int prog_fd, int family, const __u8 *vip, __u16 port,
 		    struct flow *flow)
 {
+	struct bpf_test_run_opts opts = { .sz = sizeof(opts) };
 	__u8 in[FRAME_MAX], out[FRAME_MAX + 64];
-	LIBBPF_OPTS(bpf_test_run_opts, opts,
-		.data_in = in,
-		.data_out = out,
-		.data_size_out = sizeof(out),
-		.repeat = 1,
-	);
 
+	opts.data_in = in;
+	opts.data_out = out;
+	opts.data_size_out = sizeof(out);
+	opts.repeat = 1;
 	opts.data_size_in = build_syn(in, family, flow->client, vip,
 				      flow->sport, port);
 	if (bpf_prog_test_run_opts(prog_fd, &opts))
