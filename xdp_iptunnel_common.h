@@ -78,7 +78,7 @@ struct traffic {
 /* Packets the program had to pass or drop for a reason worth counting. */
 enum xdp_iptunnel_event {
 	EV_FRAGMENT,		/* fragment to a VIP with a port range: passed */
-	EV_TOO_BIG,		/* encapsulated frame would exceed MTU: dropped */
+	EV_TOO_BIG,		/* would exceed MTU: ICMP too big, or dropped */
 	EV_NO_REAL,		/* VIP without a usable real: dropped */
 	EV_EXT_HDR,		/* IPv6 header chain too long to parse: passed */
 	EV_ADJUST_HEAD,		/* no headroom for the outer header: dropped */

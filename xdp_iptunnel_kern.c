@@ -18,6 +18,8 @@
 #endif
 #include <linux/in.h>
 #include <linux/if_ether.h>
+#include <linux/icmp.h>
+#include <linux/icmpv6.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/tcp.h>
@@ -105,6 +107,7 @@ struct packet {
 	__u16 port_min;		/* ports the packet may carry: see vip_range */
 	__u16 port_max;
 	__u16 l3_len;		/* IP header and payload, without L2 padding */
+	__u16 l3_hlen;		/* IPv4 header with options */
 	__be16 ip_id;		/* IPv4 identification, copied to the outer */
 	__u8 tos;		/* DSCP and ECN, copied to the outer */
 	__u8 df;		/* don't fragment the outer packet */
@@ -186,6 +189,7 @@ static __always_inline int parse_ipv4(struct packet *pkt, void *l3,
 	pkt->dst.addr[0] = iph->daddr;
 	pkt->saddr[0] = iph->saddr;
 	pkt->l3_len = tot_len;
+	pkt->l3_hlen = hlen;
 	pkt->ip_id = iph->id;
 	pkt->tos = iph->tos;
 	pkt->df = !!(frag_off & IP_DF);
@@ -391,6 +395,13 @@ static __always_inline struct real *pick_real(struct packet *pkt,
 
 /* ---- encapsulate ------------------------------------------------------ */
 
+static __always_inline __u16 csum_fold(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum += sum >> 16;
+	return ~sum;
+}
+
 static __always_inline __u16 ipv4_csum(const struct iphdr *iph)
 {
 	const __u16 *word = (const __u16 *)iph;
@@ -399,9 +410,7 @@ static __always_inline __u16 ipv4_csum(const struct iphdr *iph)
 
 	for (i = 0; i < (int)sizeof(*iph) / 2; i++)
 		sum += word[i];
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum += sum >> 16;
-	return ~sum;
+	return csum_fold(sum);
 }
 
 /* The outer source: the director's, or per flow inside a prefix (RSS). */
@@ -474,29 +483,25 @@ static __always_inline int write_outer_ipv6(void *l3, void *data_end,
 	return 0;
 }
 
+static __always_inline int outer_len(const struct real *real)
+{
+	return real->family == AF_INET ? sizeof(struct iphdr) :
+					 sizeof(struct ipv6hdr);
+}
+
 static __always_inline int encapsulate(struct xdp_md *ctx,
 				       const struct packet *pkt,
 				       const struct vip_range *vip,
-				       const struct real *real, __u32 hash)
+				       const struct real *real,
+				       const struct config *cfg, __u32 hash)
 {
-	int outer_len = real->family == AF_INET ? sizeof(struct iphdr) :
-						  sizeof(struct ipv6hdr);
 	void *data, *data_end;
-	struct config *cfg;
 	struct ethhdr *eth;
 	__be32 saddr[4];
-	__u32 zero = 0;
 
-	cfg = bpf_map_lookup_elem(&config_map, &zero);
-	if (!cfg)
-		return XDP_ABORTED;
-	if (cfg->mtu && pkt->l3_len + outer_len > cfg->mtu) {
-		count_event(EV_TOO_BIG);
-		return XDP_DROP;
-	}
 	outer_saddr(saddr, real, cfg, vip, hash);
 
-	if (bpf_xdp_adjust_head(ctx, -outer_len)) {
+	if (bpf_xdp_adjust_head(ctx, -outer_len(real))) {
 		count_event(EV_ADJUST_HEAD);
 		return XDP_DROP;
 	}
@@ -521,6 +526,150 @@ static __always_inline int encapsulate(struct xdp_md *ctx,
 	return XDP_TX;
 }
 
+/* ---- too big: tell the sender, as a router on the path would ---------- */
+
+#define ICMP_QUOTE	8	/* bytes of the datagram after its IP header */
+#define QUOTE_WORDS_MAX	((60 + ICMP_QUOTE + sizeof(struct icmphdr)) / 2)
+
+static __always_inline __u32 csum_words(const __u16 *word, int words,
+					const void *data_end, __u32 sum)
+{
+	int i;
+
+	for (i = 0; i < (int)QUOTE_WORDS_MAX && i < words; i++) {
+		if ((const void *)(word + i + 1) > data_end)
+			break;
+		sum += word[i];
+	}
+	return sum;
+}
+
+/*
+ * Turn the frame into an error to its sender: keep the Ethernet header and
+ * the first quote bytes of the datagram, and put headers bytes in between.
+ * Returns the new frame start, or NULL.
+ */
+static __always_inline void *make_reply(struct xdp_md *ctx,
+					const struct config *cfg, int quote,
+					int headers)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth;
+	__u8 sender[ETH_ALEN];
+
+	if (bpf_xdp_adjust_tail(ctx, ETH_HLEN + quote - (int)(data_end - data)))
+		return NULL;
+	if (bpf_xdp_adjust_head(ctx, -headers))
+		return NULL;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+	if (data + headers + sizeof(*eth) > data_end)
+		return NULL;
+	/* the received Ethernet header now starts headers bytes in */
+	__builtin_memcpy(sender, data + headers + ETH_ALEN, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, sender, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, cfg->smac, ETH_ALEN);
+	return data;
+}
+
+/* ICMP "fragmentation needed" with the MTU left inside the tunnel */
+static __always_inline int icmp4_too_big(struct xdp_md *ctx,
+					 const struct packet *pkt,
+					 const struct config *cfg, __u16 mtu)
+{
+	int headers = sizeof(struct iphdr) + sizeof(struct icmphdr);
+	int quote = pkt->l3_hlen + ICMP_QUOTE;
+	struct iphdr ip = {
+		.version = 4,
+		.ihl = sizeof(ip) / 4,
+		.tot_len = bpf_htons(headers + quote),
+		.ttl = OUTER_TTL,
+		.protocol = IPPROTO_ICMP,
+		.saddr = pkt->dst.addr[0],
+		.daddr = pkt->saddr[0],
+	};
+	struct icmphdr *icmp;
+	void *data, *data_end;
+
+	data = make_reply(ctx, cfg, quote, headers);
+	if (!data)
+		return XDP_DROP;
+	data_end = (void *)(long)ctx->data_end;
+	((struct ethhdr *)data)->h_proto = bpf_htons(ETH_P_IP);
+	icmp = data + ETH_HLEN + sizeof(ip);
+	if ((void *)(icmp + 1) > data_end)
+		return XDP_DROP;
+	ip.check = ipv4_csum(&ip);
+	__builtin_memcpy(data + ETH_HLEN, &ip, sizeof(ip));
+	icmp->type = ICMP_DEST_UNREACH;
+	icmp->code = ICMP_FRAG_NEEDED;
+	icmp->checksum = 0;
+	icmp->un.frag.__unused = 0;
+	icmp->un.frag.mtu = bpf_htons(mtu);
+	icmp->checksum = csum_fold(csum_words((__u16 *)icmp,
+					      (sizeof(*icmp) + quote) / 2,
+					      data_end, 0));
+	return XDP_TX;
+}
+
+/* ICMPv6 "packet too big" with the MTU left inside the tunnel */
+static __always_inline int icmp6_too_big(struct xdp_md *ctx,
+					 const struct packet *pkt,
+					 const struct config *cfg, __u32 mtu)
+{
+	int quote = sizeof(struct ipv6hdr) + ICMP_QUOTE;
+	int headers = sizeof(struct ipv6hdr) + sizeof(struct icmp6hdr);
+	int len = sizeof(struct icmp6hdr) + quote;
+	struct icmp6hdr *icmp6;
+	struct ipv6hdr *ip6h;
+	void *data, *data_end;
+	__u32 sum;
+
+	data = make_reply(ctx, cfg, quote, headers);
+	if (!data)
+		return XDP_DROP;
+	data_end = (void *)(long)ctx->data_end;
+	((struct ethhdr *)data)->h_proto = bpf_htons(ETH_P_IPV6);
+	ip6h = data + ETH_HLEN;
+	icmp6 = (void *)(ip6h + 1);
+	if ((void *)(icmp6 + 1) > data_end)
+		return XDP_DROP;
+	*(__be32 *)ip6h = bpf_htonl(6U << 28);
+	ip6h->payload_len = bpf_htons(len);
+	ip6h->nexthdr = IPPROTO_ICMPV6;
+	ip6h->hop_limit = OUTER_TTL;
+	__builtin_memcpy(&ip6h->saddr, pkt->dst.addr, sizeof(ip6h->saddr));
+	__builtin_memcpy(&ip6h->daddr, pkt->saddr, sizeof(ip6h->daddr));
+	icmp6->icmp6_type = ICMPV6_PKT_TOOBIG;
+	icmp6->icmp6_code = 0;
+	icmp6->icmp6_cksum = 0;
+	icmp6->icmp6_mtu = bpf_htonl(mtu);
+	/* pseudo header: addresses, length, next header */
+	sum = csum_words((__u16 *)&ip6h->saddr, 16, data_end,
+			 bpf_htons(len) + bpf_htons(IPPROTO_ICMPV6));
+	icmp6->icmp6_cksum = csum_fold(csum_words((__u16 *)icmp6, len / 2,
+						  data_end, sum));
+	return XDP_TX;
+}
+
+/* IPv4 without DF can't be fragmented here: dropped, and counted. */
+static __always_inline int report_too_big(struct xdp_md *ctx,
+					  const struct packet *pkt,
+					  const struct config *cfg,
+					  const struct real *real)
+{
+	int mtu = cfg->mtu - outer_len(real);
+
+	count_event(EV_TOO_BIG);
+	if (pkt->dst.family == AF_INET6)
+		return icmp6_too_big(ctx, pkt, cfg, mtu);
+	if (pkt->df && pkt->l3_len >= pkt->l3_hlen + ICMP_QUOTE)
+		return icmp4_too_big(ctx, pkt, cfg, mtu);
+	return XDP_DROP;
+}
+
 /* ---- transmit --------------------------------------------------------- */
 
 static __always_inline void count_traffic(void *map, __u32 id, __u64 bytes)
@@ -539,8 +688,9 @@ int xdp_iptunnel(struct xdp_md *ctx)
 	__u64 bytes = ctx->data_end - ctx->data;
 	struct packet pkt = {};
 	struct vip_range *vip;
+	struct config *cfg;
 	struct real *real;
-	__u32 real_id, hash = 0;
+	__u32 real_id, hash = 0, zero = 0;
 	int action;
 
 	if (parse_packet(ctx, &pkt))
@@ -555,7 +705,12 @@ int xdp_iptunnel(struct xdp_md *ctx)
 		count_event(EV_NO_REAL);
 		return XDP_DROP;
 	}
-	action = encapsulate(ctx, &pkt, vip, real, hash);
+	cfg = bpf_map_lookup_elem(&config_map, &zero);
+	if (!cfg)
+		return XDP_ABORTED;
+	if (cfg->mtu && pkt.l3_len + outer_len(real) > cfg->mtu)
+		return report_too_big(ctx, &pkt, cfg, real);
+	action = encapsulate(ctx, &pkt, vip, real, cfg, hash);
 	if (action == XDP_TX) {
 		count_traffic(&vip_stats, vip->vip_id, bytes);
 		count_traffic(&real_stats, real_id, bytes);

@@ -675,7 +675,8 @@ static void compare(const struct frame *f, const struct frame *want)
 static void run(const struct frame *in, const struct want *w)
 {
 	const struct frame *out = w->out ? w->out : in;
-	__u64 tx = w->action == XDP_TX;
+	/* an ICMP error back to the sender is sent but not tunnelled */
+	__u64 tx = w->action == XDP_TX && w->vip_id != V_NONE;
 	struct bpf_test_run_opts opts = {
 		.sz = sizeof(opts),
 		.data_in = in->b,
@@ -700,7 +701,7 @@ static void run(const struct frame *in, const struct want *w)
 		     action_name(w->action));
 	compare(&got, out);
 	/* independent of the expected frame: a valid header sums to ~0 */
-	if (tx && get16(got.b + 12) == ETH_P_IP &&
+	if (w->action == XDP_TX && get16(got.b + 12) == ETH_P_IP &&
 	    sum16(got.b + ETH_HLEN, 20) != 0xffff)
 		fail("outer IPv4 header sums to %#x, not 0xffff",
 		     sum16(got.b + ETH_HLEN, 20));
@@ -747,6 +748,78 @@ static void pass(const char *name, const struct frame *in, int event)
 {
 	struct want w = { XDP_PASS, NULL, event, V_NONE, R_NONE };
 
+	run(in, &w);
+	report(name);
+}
+
+/*
+ * The ICMP error the director sends back for a datagram that would not fit
+ * the MTU once tunnelled: Ethernet back to the sender, an IP header from
+ * the VIP, ICMP "fragmentation needed" or ICMPv6 "packet too big" with the
+ * MTU inside the tunnel, then the datagram's IP header and 8 more bytes.
+ */
+static void icmp_too_big(struct frame *e, const struct frame *in, __u32 mtu)
+{
+	const __u8 *ip = in->b + in->l3;
+	unsigned int quote, icmp;
+	__u32 sum;
+
+	memset(e, 0, sizeof(*e));
+	put(e, client_mac, ETH_ALEN);
+	put(e, cfg.smac, ETH_ALEN);
+	if (in->family == AF_INET) {
+		quote = (ip[0] & 0xf) * 4 + 8;
+		put16(e, ETH_P_IP);
+		e->l3 = e->len;
+		put8(e, 0x45);
+		put8(e, 0);
+		put16(e, 20 + 8 + quote);
+		put32(e, 0);			/* id, flags, offset */
+		put8(e, OUTER_TTL);
+		put8(e, IPPROTO_ICMP);
+		put16(e, 0);
+		put(e, ip + 16, 4);		/* from the VIP */
+		put(e, ip + 12, 4);		/* to the client */
+		ipv4_csum(e);
+		icmp = e->len;
+		put8(e, 3);			/* destination unreachable */
+		put8(e, 4);			/* fragmentation needed */
+		put16(e, 0);
+		put16(e, 0);
+		put16(e, mtu);
+		put(e, ip, quote);
+		set16(e, icmp + 2, ~sum16(e->b + icmp, e->len - icmp));
+		return;
+	}
+	quote = 40 + 8;
+	put16(e, ETH_P_IPV6);
+	e->l3 = e->len;
+	put32(e, 6U << 28);
+	put16(e, 8 + quote);
+	put8(e, IPPROTO_ICMPV6);
+	put8(e, OUTER_TTL);
+	put(e, ip + 24, 16);			/* from the VIP */
+	put(e, ip + 8, 16);			/* to the client */
+	icmp = e->len;
+	put8(e, 2);				/* packet too big */
+	put8(e, 0);
+	put16(e, 0);
+	put32(e, mtu);
+	put(e, ip, quote);
+	/* pseudo header: addresses, upper-layer length, next header */
+	sum = sum16(e->b + e->l3 + 8, 32) + 8 + quote + IPPROTO_ICMPV6 +
+	      sum16(e->b + icmp, e->len - icmp);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	set16(e, icmp + 2, ~sum);
+}
+
+static void too_big(const char *name, const struct frame *in, __u32 mtu)
+{
+	struct frame out;
+	struct want w = { XDP_TX, &out, EV_TOO_BIG, V_NONE, R_NONE };
+
+	icmp_too_big(&out, in, mtu);
 	run(in, &w);
 	report(name);
 }
@@ -1189,6 +1262,7 @@ static void set_mtu(__u16 mtu)
 
 static void test_mtu(void)
 {
+	static const __u8 nop4[4] = { 1, 1, 1, 0 };
 	struct pkt p = flow(VIP4, IPPROTO_TCP, 80);
 	struct frame f;
 
@@ -1196,23 +1270,44 @@ static void test_mtu(void)
 	set_mtu(f.l3_len + 20);
 	tx("mtu: 4in4 exactly at the MTU is sent", &f, V4_HTTP, R4A);
 	set_mtu(f.l3_len + 19);
-	drop("mtu: 4in4 one byte over drops, EV_TOO_BIG", &f, EV_TOO_BIG);
+	drop("mtu: 4in4 one byte over without DF drops, EV_TOO_BIG", &f,
+	     EV_TOO_BIG);
+	p.frag = IP_DF;
+	build(&f, &p);
+	too_big("mtu: 4in4 one byte over with DF: ICMP frag needed, MTU - 20",
+		&f, f.l3_len + 19 - 20);
+	start(&f, &p, nop4, sizeof(nop4));
+	l4(&f, &p);
+	payload(&f, PAYLOAD);
+	finish(&f);
+	set_mtu(f.l3_len + 19);
+	too_big("mtu: ICMP frag needed quotes IPv4 options and 8 bytes", &f,
+		f.l3_len + 19 - 20);
 
+	p.frag = 0;
 	p.dport = 443;
 	build(&f, &p);
 	set_mtu(f.l3_len + 20);
 	drop("mtu: 4in6 counts a 40-byte outer header", &f, EV_TOO_BIG);
+	p.frag = IP_DF;
+	build(&f, &p);
+	too_big("mtu: 4in6 with DF: ICMP frag needed, MTU - 40", &f,
+		f.l3_len + 20 - 40);
 
 	p = flow(VIP6, IPPROTO_TCP, 80);
 	build(&f, &p);
 	set_mtu(f.l3_len + 40);
 	tx("mtu: 6in6 exactly at the MTU is sent", &f, V6_HTTP, R6A);
 	set_mtu(f.l3_len + 39);
-	drop("mtu: 6in6 one byte over drops, EV_TOO_BIG", &f, EV_TOO_BIG);
+	too_big("mtu: 6in6 one byte over: ICMPv6 packet too big, MTU - 40",
+		&f, f.l3_len + 39 - 40);
 	p.dport = 8080;
 	build(&f, &p);
 	set_mtu(f.l3_len + 20);
 	tx("mtu: 6in4 counts a 20-byte outer header", &f, V6_ALT, R4A);
+	set_mtu(f.l3_len + 19);
+	too_big("mtu: 6in4 one byte over: ICMPv6 packet too big, MTU - 20",
+		&f, f.l3_len + 19 - 20);
 
 	p = flow(VIP4, IPPROTO_UDP, 53);
 	start(&f, &p, NULL, 0);
