@@ -6,11 +6,26 @@
 #   make check        every test (installs missing Debian packages)
 #   make bench        benchmarks: table and plot in bench/
 #   make fuzz         the long differential fuzzing run
-# Inside a kernel tree the same directory builds through Kbuild:
-#   make KDIR=/path/to/linux   (see README, "In a kernel tree")
+# Against a kernel tree, through kbuild (rules in Kbuild):
+#   make KDIR=/path/to/linux   from this directory, anywhere
+#   make M=samples/bpf         at the tree top, this directory being the
+#                              tree's samples/bpf (there, a plain make or
+#                              make -C samples/bpf does the same; KDIR=
+#                              forces the standalone build)
+# (see README, "In a kernel tree")
+
+ifneq ($(and $(KERNELRELEASE),$(src)),)
+# Read by kbuild. It reads Kbuild in preference to this file, so this
+# only guards against a kbuild that would not: hand over to Kbuild.
+include $(if $(filter /%,$(src)),$(src),$(srctree)/$(src))/Kbuild
+else
+
+# Placed as <linux>/samples/bpf: build in-tree unless KDIR= says not to.
+KDIR ?= $(if $(and $(filter samples,$(notdir $(abspath $(CURDIR)/..))), \
+		$(wildcard $(CURDIR)/../../scripts/Kbuild.include)), \
+	$(abspath $(CURDIR)/../..))
 
 CLANG ?= clang
-CC ?= gcc
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 BPF_CFLAGS := -O2 -g -Wall -target bpf -I/usr/include/$(MULTIARCH)
 USER_CFLAGS := -O2 -g -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes
@@ -19,6 +34,18 @@ USER_LDLIBS := -lbpf -lelf -lz
 .DELETE_ON_ERROR:
 .PHONY: all clean check demo bench fuzz deps
 
+ifneq ($(KDIR),)
+# In-tree build. Variables given on the command line (CLANG, V,
+# LIBBPF_OUTPUT=<tree>/libbpf to reuse a prebuilt libbpf) reach kbuild
+# through MAKEFLAGS.
+all:
+	$(MAKE) -C $(KDIR) M=$(CURDIR)
+
+clean:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	rm -f tests/flowpick
+	$(MAKE) -C tests clean
+else
 all: xdp_iptunnel xdp_iptunnel_kern.o
 
 xdp_iptunnel_kern.o: xdp_iptunnel_kern.c xdp_iptunnel_common.h
@@ -26,6 +53,11 @@ xdp_iptunnel_kern.o: xdp_iptunnel_kern.c xdp_iptunnel_common.h
 
 xdp_iptunnel: xdp_iptunnel_user.c xdp_iptunnel_common.h
 	$(CC) $(USER_CFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(USER_LDLIBS)
+
+clean:
+	rm -f xdp_iptunnel xdp_iptunnel_kern.o tests/flowpick
+	$(MAKE) -C tests clean
+endif
 
 tests/flowpick: tests/flowpick.c
 	$(CC) $(USER_CFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(USER_LDLIBS)
@@ -45,6 +77,4 @@ demo:
 	$(MAKE) all
 	lab/lab.sh
 
-clean:
-	rm -f xdp_iptunnel xdp_iptunnel_kern.o tests/flowpick
-	$(MAKE) -C tests clean
+endif

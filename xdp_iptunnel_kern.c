@@ -311,31 +311,31 @@ static __always_inline struct vip_range *match_vip(struct packet *pkt)
 
 /* ---- pick real -------------------------------------------------------- */
 
-static __always_inline __u32 rol32(__u32 word, unsigned int shift)
+static __always_inline __u32 ipt_rol32(__u32 word, unsigned int shift)
 {
 	return (word << shift) | (word >> ((-shift) & 31));
 }
 
 /* Bob Jenkins' lookup3 mixing, as the kernel's jhash2() */
-static __always_inline void jhash_mix(__u32 *a, __u32 *b, __u32 *c)
+static __always_inline void ipt_jhash_mix(__u32 *a, __u32 *b, __u32 *c)
 {
-	*a -= *c; *a ^= rol32(*c, 4); *c += *b;
-	*b -= *a; *b ^= rol32(*a, 6); *a += *c;
-	*c -= *b; *c ^= rol32(*b, 8); *b += *a;
-	*a -= *c; *a ^= rol32(*c, 16); *c += *b;
-	*b -= *a; *b ^= rol32(*a, 19); *a += *c;
-	*c -= *b; *c ^= rol32(*b, 4); *b += *a;
+	*a -= *c; *a ^= ipt_rol32(*c, 4); *c += *b;
+	*b -= *a; *b ^= ipt_rol32(*a, 6); *a += *c;
+	*c -= *b; *c ^= ipt_rol32(*b, 8); *b += *a;
+	*a -= *c; *a ^= ipt_rol32(*c, 16); *c += *b;
+	*b -= *a; *b ^= ipt_rol32(*a, 19); *a += *c;
+	*c -= *b; *c ^= ipt_rol32(*b, 4); *b += *a;
 }
 
-static __always_inline __u32 jhash_final(__u32 a, __u32 b, __u32 c)
+static __always_inline __u32 ipt_jhash_final(__u32 a, __u32 b, __u32 c)
 {
-	c ^= b; c -= rol32(b, 14);
-	a ^= c; a -= rol32(c, 11);
-	b ^= a; b -= rol32(a, 25);
-	c ^= b; c -= rol32(b, 16);
-	a ^= c; a -= rol32(c, 4);
-	b ^= a; b -= rol32(a, 14);
-	c ^= b; c -= rol32(b, 24);
+	c ^= b; c -= ipt_rol32(b, 14);
+	a ^= c; a -= ipt_rol32(c, 11);
+	b ^= a; b -= ipt_rol32(a, 25);
+	c ^= b; c -= ipt_rol32(b, 16);
+	a ^= c; a -= ipt_rol32(c, 4);
+	b ^= a; b -= ipt_rol32(a, 14);
+	c ^= b; c -= ipt_rol32(b, 24);
 	return c;
 }
 
@@ -355,17 +355,17 @@ static __always_inline __u32 flow_hash(const struct packet *pkt)
 	a += pkt->saddr[0];
 	b += pkt->saddr[1];
 	c += pkt->saddr[2];
-	jhash_mix(&a, &b, &c);
+	ipt_jhash_mix(&a, &b, &c);
 	a += pkt->saddr[3];
 	b += pkt->dst.addr[0];
 	c += pkt->dst.addr[1];
-	jhash_mix(&a, &b, &c);
+	ipt_jhash_mix(&a, &b, &c);
 	a += pkt->dst.addr[2];
 	b += pkt->dst.addr[3];
 	c += (__u32)pkt->sport << 16 | pkt->dport;
-	jhash_mix(&a, &b, &c);
+	ipt_jhash_mix(&a, &b, &c);
 	a += pkt->dst.protocol;
-	return jhash_final(a, b, c);
+	return ipt_jhash_final(a, b, c);
 }
 
 static __always_inline struct real *pick_real(struct packet *pkt,
@@ -395,14 +395,14 @@ static __always_inline struct real *pick_real(struct packet *pkt,
 
 /* ---- encapsulate ------------------------------------------------------ */
 
-static __always_inline __u16 csum_fold(__u32 sum)
+static __always_inline __u16 ipt_csum_fold(__u32 sum)
 {
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum += sum >> 16;
 	return ~sum;
 }
 
-static __always_inline __u16 ipv4_csum(const struct iphdr *iph)
+static __always_inline __u16 ipt_ipv4_csum(const struct iphdr *iph)
 {
 	const __u16 *word = (const __u16 *)iph;
 	__u32 sum = 0;
@@ -410,7 +410,7 @@ static __always_inline __u16 ipv4_csum(const struct iphdr *iph)
 
 	for (i = 0; i < (int)sizeof(*iph) / 2; i++)
 		sum += word[i];
-	return csum_fold(sum);
+	return ipt_csum_fold(sum);
 }
 
 /* The outer source: the director's, or per flow inside a prefix (RSS). */
@@ -458,7 +458,7 @@ static __always_inline int write_outer_ipv4(void *l3, void *data_end,
 	} else {
 		outer.protocol = IPPROTO_IPV6;
 	}
-	outer.check = ipv4_csum(&outer);
+	outer.check = ipt_ipv4_csum(&outer);
 	__builtin_memcpy(l3, &outer, sizeof(outer));
 	return 0;
 }
@@ -531,7 +531,7 @@ static __always_inline int encapsulate(struct xdp_md *ctx,
 #define ICMP_QUOTE	8	/* bytes of the datagram after its IP header */
 #define QUOTE_WORDS_MAX	((60 + ICMP_QUOTE + sizeof(struct icmphdr)) / 2)
 
-static __always_inline __u32 csum_words(const __u16 *word, int words,
+static __always_inline __u32 ipt_csum_words(const __u16 *word, int words,
 					const void *data_end, __u32 sum)
 {
 	int i;
@@ -601,14 +601,14 @@ static __always_inline int icmp4_too_big(struct xdp_md *ctx,
 	icmp = data + ETH_HLEN + sizeof(ip);
 	if ((void *)(icmp + 1) > data_end)
 		return XDP_DROP;
-	ip.check = ipv4_csum(&ip);
+	ip.check = ipt_ipv4_csum(&ip);
 	__builtin_memcpy(data + ETH_HLEN, &ip, sizeof(ip));
 	icmp->type = ICMP_DEST_UNREACH;
 	icmp->code = ICMP_FRAG_NEEDED;
 	icmp->checksum = 0;
 	icmp->un.frag.__unused = 0;
 	icmp->un.frag.mtu = bpf_htons(mtu);
-	icmp->checksum = csum_fold(csum_words((__u16 *)icmp,
+	icmp->checksum = ipt_csum_fold(ipt_csum_words((__u16 *)icmp,
 					      (sizeof(*icmp) + quote) / 2,
 					      data_end, 0));
 	return XDP_TX;
@@ -647,9 +647,9 @@ static __always_inline int icmp6_too_big(struct xdp_md *ctx,
 	icmp6->icmp6_cksum = 0;
 	icmp6->icmp6_mtu = bpf_htonl(mtu);
 	/* pseudo header: addresses, length, next header */
-	sum = csum_words((__u16 *)&ip6h->saddr, 16, data_end,
+	sum = ipt_csum_words((__u16 *)&ip6h->saddr, 16, data_end,
 			 bpf_htons(len) + bpf_htons(IPPROTO_ICMPV6));
-	icmp6->icmp6_cksum = csum_fold(csum_words((__u16 *)icmp6, len / 2,
+	icmp6->icmp6_cksum = ipt_csum_fold(ipt_csum_words((__u16 *)icmp6, len / 2,
 						  data_end, sum));
 	return XDP_TX;
 }
