@@ -6,6 +6,7 @@
  * Read it top-down: options -> config -> load -> attach -> stats -> detach.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <fcntl.h>
@@ -96,6 +97,8 @@ struct options {
 		char path[64];
 		unsigned int interval, fall, rise;
 	} check;
+	char pin_dir[128];	/* PIN_ROOT[/<netns>]/<ifname> */
+	char pin_netns[64];	/* "" in the initial network namespace */
 	struct service *svc;
 	int nr_svc;
 };
@@ -838,7 +841,6 @@ struct director {
 	int link_fd;		/* closing it detaches the program */
 	int vip_map, reals, vip_rings, config_map;
 	int vip_stats, real_stats, events;
-	char pin_dir[64];
 	bool pinned;
 	bool kept;		/* link pinned: stays after we exit */
 };
@@ -1405,17 +1407,62 @@ static int load_director(struct director *d, const char *path)
 }
 
 /*
- * Maps are pinned under PIN_ROOT/<ifname> while the director runs, so
+ * Maps are pinned under opt->pin_dir while the director runs, so
  * that `xdp_iptunnel --update` and bpftool can reach them; with --keep the
  * link is pinned there too and outlives the loader.
  */
 static int pin_path(char *buf, size_t size, const struct options *opt,
 		    const char *name)
 {
-	int n = snprintf(buf, size, "%s/%s%s%s", PIN_ROOT, opt->ifname,
-			 name ? "/" : "", name ? name : "");
+	int n = snprintf(buf, size, "%s%s%s", opt->pin_dir, name ? "/" : "",
+			 name ? name : "");
 
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/*
+ * Interface names repeat across network namespaces: a director in a
+ * namespace named in /run/netns (as `ip netns` names them) pins under
+ * that name.
+ */
+static void find_pin_dir(struct options *opt)
+{
+	struct stat self, st;
+	char path[PATH_MAX];
+	struct dirent *e;
+	DIR *dir;
+
+	opt->pin_netns[0] = '\0';
+	dir = opendir("/run/netns");
+	while (dir && !stat("/proc/self/ns/net", &self) &&
+	       (e = readdir(dir))) {
+		snprintf(path, sizeof(path), "/run/netns/%s", e->d_name);
+		if (e->d_name[0] != '.' && !stat(path, &st) &&
+		    st.st_ino == self.st_ino && st.st_dev == self.st_dev &&
+		    strlen(e->d_name) < sizeof(opt->pin_netns)) {
+			strcpy(opt->pin_netns, e->d_name);
+			break;
+		}
+	}
+	if (dir)
+		closedir(dir);
+	snprintf(opt->pin_dir, sizeof(opt->pin_dir), "%s/%s%s%s", PIN_ROOT,
+		 opt->pin_netns, opt->pin_netns[0] ? "/" : "", opt->ifname);
+}
+
+/* PIN_ROOT and the namespace's directory, root only */
+static int make_pin_parents(const struct options *opt)
+{
+	char path[PATH_MAX];
+
+	if (mkdir(PIN_ROOT, 0700) && errno != EEXIST)
+		return -errno;
+	if (!opt->pin_netns[0])
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", PIN_ROOT, opt->pin_netns);
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
 }
 
 static int mount_bpffs(void)
@@ -1451,9 +1498,12 @@ static void remove_pins(const struct options *opt)
 	for (i = 0; i < ARRAY_SIZE(names); i++)
 		if (!pin_path(path, sizeof(path), opt, names[i]))
 			unlink(path);
-	if (!pin_path(path, sizeof(path), opt, NULL))
+	rmdir(opt->pin_dir);
+	/* the parents only when no other director uses them */
+	snprintf(path, sizeof(path), "%s/%s", PIN_ROOT, opt->pin_netns);
+	if (opt->pin_netns[0])
 		rmdir(path);
-	rmdir(PIN_ROOT);	/* only when no other interface uses it */
+	rmdir(PIN_ROOT);
 }
 
 static int pin_maps(struct director *d, const struct options *opt)
@@ -1463,23 +1513,22 @@ static int pin_maps(struct director *d, const struct options *opt)
 	int err;
 
 	err = mount_bpffs();
-	if (!err && mkdir(PIN_ROOT, 0700) && errno != EEXIST)
-		err = -errno;
 	if (!err)
-		err = pin_path(d->pin_dir, sizeof(d->pin_dir), opt, NULL);
-	if (!err && mkdir(d->pin_dir, 0700)) {
+		err = make_pin_parents(opt);
+	if (!err && mkdir(opt->pin_dir, 0700)) {
 		err = -errno;
 		if (err == -EEXIST && !xdp_attached(opt->ifindex)) {
 			/* left by a director that was killed */
 			printf("%s: removing stale pins in %s\n", prog_name,
-			       d->pin_dir);
+			       opt->pin_dir);
 			remove_pins(opt);
-			err = mkdir(PIN_ROOT, 0700) && errno != EEXIST ?
-			      -errno : mkdir(d->pin_dir, 0700) ? -errno : 0;
+			err = make_pin_parents(opt);
+			if (!err && mkdir(opt->pin_dir, 0700))
+				err = -errno;
 		} else if (err == -EEXIST) {
 			fprintf(stderr,
 				"%s: -i '%s': a director already runs there (%s)\n",
-				prog_name, opt->ifname, d->pin_dir);
+				prog_name, opt->ifname, opt->pin_dir);
 			return -1;
 		}
 	}
@@ -1498,7 +1547,7 @@ static int pin_maps(struct director *d, const struct options *opt)
 	return 0;
 fail:
 	fprintf(stderr, "%s: cannot pin maps under %s: %s\n", prog_name,
-		PIN_ROOT, strerror(-err));
+		opt->pin_dir, strerror(-err));
 	return -1;
 }
 
@@ -2003,6 +2052,7 @@ int main(int argc, char **argv)
 	if (parse_options(argc, argv, &opt))
 		goto out;
 	verbose = opt.verbose;
+	find_pin_dir(&opt);
 	if (opt.mode == STOP) {
 		if (mount_bpffs() || pin_path(path, sizeof(path), &opt, NULL) ||
 		    access(path, F_OK)) {

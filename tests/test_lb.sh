@@ -11,7 +11,7 @@
 #   xipt-lbt-d:  va0 192.0.2.10/24 ---- va1 (xipt-lbt-rs) 192.0.2.11-14/24
 #                vb0 (no address)  ---- vb1 (xipt-lbt-rs, down the line)
 # Director A runs on va0, director B on vb0, both with pins in the host's
-# bpffs (nsenter --net keeps our mount namespace).
+# bpffs under xdp_iptunnel/$D/ (nsenter --net keeps our mount namespace).
 
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,7 +57,7 @@ cleanup() {
 	wait 2>/dev/null || true
 	ip netns del $D 2>/dev/null || true
 	ip netns del $RS 2>/dev/null || true
-	rm -rf /sys/fs/bpf/xdp_iptunnel/va0 /sys/fs/bpf/xdp_iptunnel/vb0
+	rm -rf /sys/fs/bpf/xdp_iptunnel/$D
 	rmdir /sys/fs/bpf/xdp_iptunnel 2>/dev/null || true
 	rm -rf "$tmp"
 }
