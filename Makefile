@@ -59,6 +59,9 @@ clean:
 	$(MAKE) -C tests clean
 endif
 
+lab/xdp_decap_kern.o: lab/xdp_decap_kern.c
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
 tests/flowpick: tests/flowpick.c
 	$(CC) $(USER_CFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(USER_LDLIBS)
 
@@ -73,8 +76,6 @@ check: deps
 		"lb=tests/test_lb.sh"
 
 demo:
-	tests/deps.sh demo
-	$(MAKE) all
 	lab/lab.sh
 
 endif

@@ -1,0 +1,214 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# The virtual lab of xdp_iptunnel, sourced by lab/lab.sh and the
+# end-to-end tests: a client, a director and real servers in network
+# namespaces on one bridge, documentation addresses only.
+#
+#   xipt-client  eth0 192.0.2.2     2001:db8::2
+#   xipt-lb      eth0 192.0.2.10    2001:db8::10   + VIP (answers ARP/ND)
+#   xipt-rsN     eth0 192.0.2.1N    2001:db8::1N   + VIP on lo, nginx
+#   xipt-br      br0 with ports to-client, to-lb, to-rsN
+#
+# Nothing here touches the initial namespace's links or addresses.
+
+LAB_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LAB_RUN=${LAB_RUN:-/run/xdp_iptunnel-lab}
+LAB_LOADER=${LAB_LOADER:-$LAB_TOP/xdp_iptunnel}
+LAB_DECAP_OBJ=$LAB_TOP/lab/xdp_decap_kern.o
+LAB_BPFFS=/sys/fs/bpf/xipt-lab	# the decap programs' pins
+VIP4=192.0.2.33
+VIP6=2001:db8::33
+
+lab_ns() { echo "xipt-$1"; }
+in_ns() { local host=$1; shift; ip netns exec "xipt-$host" "$@"; }
+host4() { case $1 in client) echo 192.0.2.2 ;; lb) echo 192.0.2.10 ;; rs*) echo "192.0.2.1${1#rs}" ;; esac; }
+host6() { case $1 in client) echo 2001:db8::2 ;; lb) echo 2001:db8::10 ;; rs*) echo "2001:db8::1${1#rs}" ;; esac; }
+host_mac() { ip -n "xipt-$1" -br link show eth0 | awk '{ print $3 }'; }
+lab_reals() { local i; for i in $(seq "${LAB_NREALS:-1}"); do echo "rs$i"; done; }
+
+# Does this kernel have the IP-in-IP tunnel drivers the seed used?
+lab_kernel_tunnels() {
+	local ok=1
+	ip netns add xipt-probe 2>/dev/null || return 1
+	ip -n xipt-probe link add name probe4 type ipip 2>/dev/null &&
+		ip -n xipt-probe link add name probe6 type ip6tnl 2>/dev/null &&
+		ip -n xipt-probe link add name probe46 type sit 2>/dev/null && ok=0
+	ip netns del xipt-probe
+	return $ok
+}
+
+# lab_up MODE NREALS: MODE native or generic XDP for the data path
+lab_up() {
+	local mode=$1 host xdp
+	LAB_NREALS=$2
+	lab_down
+	mkdir -p "$LAB_RUN"
+	echo "$LAB_NREALS" >"$LAB_RUN/nreals"
+	xdp=$([ "$mode" = native ] && echo xdpdrv || echo xdpgeneric)
+
+	ip netns add xipt-br
+	ip -n xipt-br link add br0 type bridge
+	ip -n xipt-br link set br0 up
+	for host in client lb $(lab_reals); do
+		ip netns add "xipt-$host"
+		in_ns "$host" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
+			net.ipv6.conf.default.accept_dad=0
+		ip -n xipt-br link add "to-$host" type veth peer name eth0 \
+			netns "xipt-$host"
+		ip -n xipt-br link set "to-$host" master br0 up
+		ip -n "xipt-$host" addr add "$(host4 "$host")/24" dev eth0
+		ip -n "xipt-$host" addr add "$(host6 "$host")/64" dev eth0 nodad
+		ip -n "xipt-$host" link set lo up
+		ip -n "xipt-$host" link set eth0 up
+	done
+
+	# the client's TCP checksums must be filled in before its frames
+	# reach a native XDP program (veth TX checksum offload leaves them)
+	in_ns client ethtool -K eth0 tx off >/dev/null
+
+	# the director owns the VIP: it answers ARP and ND for it
+	ip -n xipt-lb addr add "$VIP4/32" dev eth0
+	ip -n xipt-lb addr add "$VIP6/128" dev eth0 nodad
+	# native XDP_TX on a veth reaches the peer only if the peer has an
+	# XDP program of its own
+	[ "$mode" = native ] &&
+		ip -n xipt-br link set dev to-lb xdpdrv obj "$LAB_DECAP_OBJ" \
+			sec xdp program xdp_pass
+
+	for host in $(lab_reals); do
+		# LVS-TUN: the VIP is local, but ARP for it is not answered
+		ip -n "xipt-$host" addr add "$VIP4/32" dev lo
+		ip -n "xipt-$host" addr add "$VIP6/128" dev lo nodad
+		in_ns "$host" sysctl -qw net.ipv4.conf.all.arp_ignore=1 \
+			net.ipv4.conf.all.arp_announce=2 \
+			net.ipv4.conf.eth0.arp_ignore=1 \
+			net.ipv4.conf.eth0.arp_announce=2 \
+			net.ipv4.conf.all.rp_filter=0 \
+			net.ipv4.conf.eth0.rp_filter=0
+		if [ "${LAB_DECAP:-auto}" != xdp ] && lab_kernel_tunnels; then
+			in_ns "$host" sh -c 'for t in tunl0 ip6tnl0 sit0; do
+				ip link set $t up; done
+				sysctl -qw net.ipv4.conf.tunl0.rp_filter=0'
+			echo kernel >"$LAB_RUN/decap"
+		else
+			lab_decap "$host" "$xdp"
+			echo xdp >"$LAB_RUN/decap"
+		fi
+		lab_nginx "$host"
+	done
+}
+
+# hex bytes of a local_addrs key: address (16 bytes) and family (u32)
+decap_key() {
+	case $1 in
+	*:*) python3 -c 'import ipaddress, sys
+print(" ".join("%02x" % b for b in ipaddress.ip_address(sys.argv[1]).packed), "06 00 00 00")' "$1" ;;
+	*) echo "$1" | awk -F. '{ printf "%02x %02x %02x %02x", $1, $2, $3, $4 }'
+	   echo " 00 00 00 00 00 00 00 00 00 00 00 00 04 00 00 00" ;;
+	esac
+}
+
+# lab_decap HOST xdpdrv|xdpgeneric: lab/xdp_decap on HOST's eth0, for
+# tunnels to HOST's own addresses
+lab_decap() {
+	local host=$1 pins=$LAB_BPFFS/$1 addr
+	mkdir -p "$LAB_BPFFS"
+	bpftool prog loadall "$LAB_DECAP_OBJ" "$pins" type xdp \
+		pinmaps "$pins/maps"
+	for addr in "$(host4 "$host")" "$(host6 "$host")"; do
+		# shellcheck disable=SC2046
+		bpftool map update pinned "$pins/maps/local_addrs" \
+			key hex $(decap_key "$addr") value hex 01
+	done
+	nsenter --net=/run/netns/"xipt-$host" bpftool net attach \
+		"$2" pinned "$pins/xdp_decap" dev eth0
+}
+
+lab_nginx() {
+	local host=$1 conf=$LAB_RUN/nginx-$1.conf
+	cat >"$conf" <<EOF
+worker_processes 1;
+pid $LAB_RUN/nginx-$host.pid;
+error_log $LAB_RUN/nginx-$host.log;
+events { worker_connections 64; }
+http {
+	access_log off;
+	client_body_temp_path $LAB_RUN/nginx-$host-body;
+	server {
+		listen 80; listen [::]:80; listen 81; listen [::]:81;
+		location / { return 200 "$host\n"; }
+		location /slow { limit_rate 20k; alias $LAB_RUN/big; }
+	}
+}
+EOF
+	in_ns "$host" nginx -c "$conf"
+}
+
+# lab_director ARGS...: start xdp_iptunnel on the director's eth0 in the
+# background (nsenter keeps the host's bpffs, so --update can reach it)
+lab_director() {
+	local i
+	: >"$LAB_RUN/director.log"
+	nsenter --net=/run/netns/xipt-lb "$LAB_LOADER" -i eth0 "$@" \
+		>>"$LAB_RUN/director.log" 2>&1 &
+	echo $! >"$LAB_RUN/director.pid"
+	for i in $(seq 100); do
+		grep -q attached "$LAB_RUN/director.log" && return 0
+		kill -0 "$(cat "$LAB_RUN/director.pid")" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$LAB_RUN/director.log" >&2
+	return 1
+}
+
+# lab_stop_director [SIGNAL]: stop it and wait until it has exited
+lab_stop_director() {
+	local pid i
+	pid=$(cat "$LAB_RUN/director.pid" 2>/dev/null) || return 0
+	kill -"${1:-INT}" "$pid" 2>/dev/null || true
+	for i in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	rm -f "$LAB_RUN/director.pid"
+}
+
+# lab_capture_start NAME / lab_capture_stop: tcpdump on the bridge
+lab_capture_start() {
+	# not through a function: $! must be tcpdump itself
+	ip netns exec xipt-br tcpdump -i br0 --immediate-mode -U -nn \
+		-w "$LAB_RUN/$1.pcap" \
+		>"$LAB_RUN/tcpdump.log" 2>&1 &
+	echo $! >"$LAB_RUN/tcpdump.pid"
+	for _ in $(seq 50); do
+		grep -q listening "$LAB_RUN/tcpdump.log" && return 0
+		sleep 0.05
+	done
+}
+
+lab_capture_stop() {
+	local pid
+	pid=$(cat "$LAB_RUN/tcpdump.pid" 2>/dev/null) || return 0
+	sleep 0.2
+	# background jobs of a script ignore SIGINT
+	kill -TERM "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	rm -f "$LAB_RUN/tcpdump.pid"
+}
+
+lab_xdp_attached() { ip -n xipt-lb link show eth0 | grep -q " xdp"; }
+
+lab_down() {
+	local f ns
+	lab_stop_director TERM 2>/dev/null || true
+	lab_capture_stop 2>/dev/null || true
+	for f in "$LAB_RUN"/nginx-*.pid; do
+		[ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null
+	done
+	for ns in $(ip netns list | awk '/^xipt-(br|client|lb|rs[0-9]+)( |$)/ { print $1 }'); do
+		ip netns del "$ns"
+	done
+	rm -rf /sys/fs/bpf/xdp_iptunnel/xipt-lb "$LAB_BPFFS"
+	rmdir /sys/fs/bpf/xdp_iptunnel 2>/dev/null || true
+	rm -rf "$LAB_RUN"
+}
