@@ -69,11 +69,12 @@ deps:
 	tests/deps.sh check
 
 check: deps
-	$(MAKE) all tests/flowpick
+	$(MAKE) all tests/flowpick lab/xdp_decap_kern.o
 	$(MAKE) -C tests test_kern
 	tests/run.sh \
 		"unit=tests/test_kern ./xdp_iptunnel_kern.o" \
-		"lb=tests/test_lb.sh"
+		"lb=tests/test_lb.sh" \
+		"e2e=tests/e2e/run.sh"
 
 demo:
 	lab/lab.sh

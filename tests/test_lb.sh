@@ -22,31 +22,9 @@ RS=xipt-lbt-rs
 VIP=192.0.2.33
 FLOWS=100000
 tmp=$(mktemp -d)
-passed=0
-failed=0
+. "$top/tests/tap.sh"
 
 in_d() { nsenter --net=/run/netns/$D "$@"; }
-
-ok() {
-	passed=$((passed + 1))
-	echo "ok $((passed + failed)) - $1"
-}
-
-not_ok() {
-	failed=$((failed + 1))
-	echo "not ok $((passed + failed)) - $1: $2"
-}
-
-# check NAME COMMAND...: ok when COMMAND succeeds, else show its output
-check() {
-	local name=$1 out
-	shift
-	if out=$("$@" 2>&1); then
-		ok "$name${out:+ ($out)}"
-	else
-		not_ok "$name" "$out"
-	fi
-}
 
 cleanup() {
 	local pid
@@ -277,5 +255,4 @@ check "JSON stats: per-real packets add up to 4000 ($r11 + $r12)" \
 check "JSON stats: per-protocol view counts 4000 TCP packets" \
 	test "$(stat 6)" = 4000
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+summary
