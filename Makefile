@@ -74,7 +74,8 @@ check: deps
 	tests/run.sh \
 		"unit=tests/test_kern ./xdp_iptunnel_kern.o" \
 		"lb=tests/test_lb.sh" \
-		"e2e=tests/e2e/run.sh"
+		"e2e=tests/e2e/run.sh" \
+		"e2e-lb=tests/e2e/test_lb_lab.sh"
 
 demo:
 	lab/lab.sh

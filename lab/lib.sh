@@ -137,7 +137,7 @@ http {
 	server {
 		listen 80; listen [::]:80; listen 81; listen [::]:81;
 		location / { return 200 "$host\n"; }
-		location /slow { limit_rate 20k; alias $LAB_RUN/big; }
+		location /slow { limit_rate 100k; alias $LAB_RUN/big; }
 	}
 }
 EOF
