@@ -143,6 +143,12 @@ static int bad_option(char opt, const char *value, const char *why)
 	return -1;
 }
 
+static int bad_long_option(const char *opt, const char *value, const char *why)
+{
+	fprintf(stderr, "%s: --%s '%s': %s\n", prog_name, opt, value, why);
+	return -1;
+}
+
 static int parse_addr(const char *str, struct ip_addr *addr)
 {
 	memset(addr, 0, sizeof(*addr));
@@ -437,16 +443,16 @@ static int parse_flow_src(const char *str, struct options *opt)
 	int f;
 
 	if (strlen(str) >= sizeof(buf))
-		return bad_option('-', str, "--flow-src: not ADDR/LEN");
+		return bad_long_option("flow-src", str, "not ADDR/LEN");
 	strcpy(buf, str);
 	slash = strchr(buf, '/');
 	if (!slash)
-		return bad_option('-', str, "--flow-src: not ADDR/LEN");
+		return bad_long_option("flow-src", str, "not ADDR/LEN");
 	*slash = '\0';
 	if (parse_addr(buf, &addr) ||
 	    parse_uint(slash + 1, 1, addr.family == AF_INET ? 31 : 127, &len))
-		return bad_option('-', str,
-				  "--flow-src: not ADDR/LEN with room for hosts");
+		return bad_long_option("flow-src", str,
+				       "not ADDR/LEN with room for hosts");
 	f = addr.family == AF_INET6;
 	opt->flow_src[f] = addr;
 	opt->flow_src_len[f] = len;
@@ -468,24 +474,24 @@ static int parse_check(const char *str, struct health_check *check)
 		rest = str + 4;
 	}
 	if (!rest || (*rest && *rest != ':' && *rest != '/'))
-		return bad_option('-', str,
-				  "--check: expected tcp[:port] or http[:port][/path]");
+		return bad_long_option("check", str,
+				       "expected tcp[:port] or http[:port][/path]");
 	strcpy(check->path, "/");
 	slash = strchr(rest, '/');
 	if (slash) {
 		if (check->kind != CHECK_HTTP || strlen(slash) >= sizeof(check->path))
-			return bad_option('-', str, "--check: bad path");
+			return bad_long_option("check", str, "bad path");
 		strcpy(check->path, slash);
 	}
 	if (*rest == ':') {
 		size_t n = slash ? (size_t)(slash - rest - 1) : strlen(rest + 1);
 
 		if (n >= sizeof(port))
-			return bad_option('-', str, "--check: bad port");
+			return bad_long_option("check", str, "bad port");
 		memcpy(port, rest + 1, n);
 		port[n] = '\0';
 		if (parse_uint(port, 1, 65535, &val))
-			return bad_option('-', str, "--check: bad port");
+			return bad_long_option("check", str, "bad port");
 		check->port = val;
 	}
 	return 0;
@@ -517,12 +523,44 @@ static int parse_count(const char *name, const char *str, unsigned int *val)
 {
 	unsigned long v;
 
-	if (parse_uint(str, 1, 3600, &v)) {
-		fprintf(stderr, "%s: --%s '%s': not a number 1-3600\n",
-			prog_name, name, str);
-		return -1;
-	}
+	if (parse_uint(str, 1, 3600, &v))
+		return bad_long_option(name, str, "not a number 1-3600");
 	*val = v;
+	return 0;
+}
+
+/* Ranges of VIPs on one address and protocol must not overlap. */
+static int check_ranges(const struct options *opt)
+{
+	const struct service *a, *b;
+	char vip[INET6_ADDRSTRLEN];
+	int i, j, x, y, n;
+
+	for (i = 0; i < opt->nr_svc; i++) {
+		a = &opt->svc[i];
+		inet_ntop(a->vip.family, a->vip.words, vip, sizeof(vip));
+		n = 0;
+		for (j = 0; j < opt->nr_svc; j++) {
+			b = &opt->svc[j];
+			if (memcmp(&a->vip, &b->vip, sizeof(a->vip)) ||
+			    a->protocol != b->protocol)
+				continue;
+			n += b->nr_ports ? b->nr_ports : 1;
+			for (x = 0; x < a->nr_ports; x++)
+				for (y = 0; y < b->nr_ports; y++)
+					if ((i != j || x != y) &&
+					    a->ports[x].min <= b->ports[y].max &&
+					    b->ports[y].min <= a->ports[x].max)
+						return bad_option('a', vip,
+								  "port ranges overlap");
+			if (i != j && (!a->nr_ports || !b->nr_ports))
+				return bad_option('a', vip,
+						  "given twice for this protocol");
+		}
+		if (n > VIP_MAX_RANGES)
+			return bad_option('a', vip,
+					  "more than 8 port ranges for this protocol");
+	}
 	return 0;
 }
 
@@ -628,7 +666,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 			return -1;
 		svc->flow_src = opt->flow_src_len[svc->saddr.family == AF_INET6];
 	}
-	return 0;
+	return check_ranges(opt);
 }
 
 /* ---- config: next-hop MACs from the kernel's tables -------------------- */
@@ -1622,9 +1660,15 @@ static int attach_director(struct director *d, const struct options *opt)
 				prog_name, opt->ifname, id);
 			return -1;
 		}
-		err = bpf_xdp_detach(opt->ifindex, 0, NULL);
-		if (err)
+		/* each mode the query found a program in */
+		if (query.skb_prog_id)
 			err = bpf_xdp_detach(opt->ifindex, XDP_FLAGS_SKB_MODE,
+					     NULL);
+		if (!err && query.drv_prog_id)
+			err = bpf_xdp_detach(opt->ifindex, XDP_FLAGS_DRV_MODE,
+					     NULL);
+		if (!err && query.hw_prog_id)
+			err = bpf_xdp_detach(opt->ifindex, XDP_FLAGS_HW_MODE,
 					     NULL);
 		if (err) {
 			fprintf(stderr,
