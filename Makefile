@@ -76,9 +76,13 @@ check: deps
 		"cli=tests/test_cli.sh" \
 		"lb=tests/test_lb.sh" \
 		"e2e=tests/e2e/run.sh" \
-		"e2e-lb=tests/e2e/test_lb_lab.sh"
+		"e2e-lb=tests/e2e/test_lb_lab.sh" \
+		"bench=bench/run.sh --smoke"
 
 demo:
 	lab/lab.sh
+
+bench:
+	bench/run.sh
 
 endif

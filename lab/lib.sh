@@ -166,6 +166,8 @@ lab_stop_director() {
 	local pid i
 	pid=$(cat "$LAB_RUN/director.pid" 2>/dev/null) || return 0
 	kill -"${1:-INT}" "$pid" 2>/dev/null || true
+	# reap it here: no "Killed" notice from the shell later
+	{ wait "$pid"; } 2>/dev/null || true
 	for i in $(seq 100); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05

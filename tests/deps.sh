@@ -19,7 +19,7 @@ for set in "${@:-check}"; do
 	build) want="$want $build" ;;
 	check) want="$want $check" ;;
 	demo) want="$want $build $run $lab" ;;
-	bench) want="$want $build $run xdp-tools python3-matplotlib" ;;
+	bench) want="$want $build $run $kernel xdp-tools python3-matplotlib time" ;;
 	kernel) want="$want $build $kernel" ;;
 	*) echo "deps.sh: unknown set '$set'" >&2; exit 1 ;;
 	esac
