@@ -32,7 +32,7 @@ USER_CFLAGS := -O2 -g -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes
 USER_LDLIBS := -lbpf -lelf -lz
 
 .DELETE_ON_ERROR:
-.PHONY: all clean check demo bench fuzz deps
+.PHONY: all clean check demo bench fuzz deps patch
 
 ifneq ($(KDIR),)
 # In-tree build. Variables given on the command line (CLANG, V,
@@ -77,12 +77,16 @@ check: deps
 		"lb=tests/test_lb.sh" \
 		"e2e=tests/e2e/run.sh" \
 		"e2e-lb=tests/e2e/test_lb_lab.sh" \
-		"bench=bench/run.sh --smoke"
+		"bench=bench/run.sh --smoke" \
+		"intree=tests/intree/run.sh"
 
 demo:
 	lab/lab.sh
 
 bench:
 	bench/run.sh
+
+patch:
+	kernel/make-patch.sh
 
 endif

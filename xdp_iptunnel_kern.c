@@ -11,8 +11,8 @@
  *
  * Read it top-down: parse -> match -> pick real -> encapsulate -> transmit.
  */
-#if __has_include(<uapi/linux/bpf.h>)
-#include <uapi/linux/bpf.h>	/* in a kernel tree: not include/linux/bpf.h */
+#ifdef __KERNEL__
+#include <uapi/linux/bpf.h>	/* samples/bpf's flags: not include/linux/bpf.h */
 #else
 #include <linux/bpf.h>
 #endif
@@ -532,7 +532,7 @@ static __always_inline int encapsulate(struct xdp_md *ctx,
 #define QUOTE_WORDS_MAX	((60 + ICMP_QUOTE + sizeof(struct icmphdr)) / 2)
 
 static __always_inline __u32 ipt_csum_words(const __u16 *word, int words,
-					const void *data_end, __u32 sum)
+					    const void *data_end, __u32 sum)
 {
 	int i;
 
@@ -592,6 +592,7 @@ static __always_inline int icmp4_too_big(struct xdp_md *ctx,
 	};
 	struct icmphdr *icmp;
 	void *data, *data_end;
+	__u32 sum;
 
 	data = make_reply(ctx, cfg, quote, headers);
 	if (!data)
@@ -608,9 +609,9 @@ static __always_inline int icmp4_too_big(struct xdp_md *ctx,
 	icmp->checksum = 0;
 	icmp->un.frag.__unused = 0;
 	icmp->un.frag.mtu = bpf_htons(mtu);
-	icmp->checksum = ipt_csum_fold(ipt_csum_words((__u16 *)icmp,
-					      (sizeof(*icmp) + quote) / 2,
-					      data_end, 0));
+	sum = ipt_csum_words((__u16 *)icmp, (sizeof(*icmp) + quote) / 2,
+			     data_end, 0);
+	icmp->checksum = ipt_csum_fold(sum);
 	return XDP_TX;
 }
 
@@ -648,9 +649,9 @@ static __always_inline int icmp6_too_big(struct xdp_md *ctx,
 	icmp6->icmp6_mtu = bpf_htonl(mtu);
 	/* pseudo header: addresses, length, next header */
 	sum = ipt_csum_words((__u16 *)&ip6h->saddr, 16, data_end,
-			 bpf_htons(len) + bpf_htons(IPPROTO_ICMPV6));
-	icmp6->icmp6_cksum = ipt_csum_fold(ipt_csum_words((__u16 *)icmp6, len / 2,
-						  data_end, sum));
+			     bpf_htons(len) + bpf_htons(IPPROTO_ICMPV6));
+	sum = ipt_csum_words((__u16 *)icmp6, len / 2, data_end, sum);
+	icmp6->icmp6_cksum = ipt_csum_fold(sum);
 	return XDP_TX;
 }
 

@@ -43,8 +43,10 @@ struct bench_case {
 	int upstream;		/* the upstream program handles it */
 };
 
-/* VIPs: 192.0.2.1 and 2001:db8::1 (one real), .2 / ::2 mixed, .3 16
- * reals, .4 1000 reals, .5 ports 1-65535 */
+/*
+ * VIPs: 192.0.2.1 and 2001:db8::1 (one real), .2 / ::2 mixed, .3 16
+ * reals, .4 1000 reals, .5 ports 1-65535
+ */
 static const struct bench_case cases[] = {
 	{ "IPv4 hit (4in4)", "192.0.2.1", 80, 0, 1 },
 	{ "IPv6 hit (6in6)", "2001:db8::1", 80, 0, 1 },
@@ -58,7 +60,8 @@ static const struct bench_case cases[] = {
 	{ "range 1-65535", "192.0.2.5", 443, 0, 0 },
 };
 
-#define NR_CASES	(sizeof(cases) / sizeof(cases[0]))
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#define NR_CASES	ARRAY_SIZE(cases)
 
 /* upstream samples/bpf/xdp_tx_iptunnel_common.h */
 struct upstream_vip {
@@ -128,8 +131,10 @@ static void addr(const char *s, __be32 *out)
 
 static void put_real(int fd, __u32 id, const char *src, const char *dst)
 {
-	struct real r = { .family = strchr(dst, ':') ? AF_INET6 : AF_INET,
-			  .dmac = { 2, 0, 0, 0, 0, 0x11 } };
+	struct real r = {
+		.family = strchr(dst, ':') ? AF_INET6 : AF_INET,
+		.dmac = { 2, 0, 0, 0, 0, 0x11 },
+	};
 
 	addr(src, r.saddr);
 	addr(dst, r.daddr);
@@ -138,14 +143,18 @@ static void put_real(int fd, __u32 id, const char *src, const char *dst)
 }
 
 static void put_vip(int fd, const char *vip, __u16 min, __u16 max,
-		     __u32 vip_id, __u32 real_id, __u32 flags)
+		    __u32 vip_id, __u32 real_id, __u32 flags)
 {
 	struct vip_value val = { .nr_ranges = 1 };
 	struct vip_key key = { .protocol = IPPROTO_TCP };
 
 	addr(vip, key.addr);
 	key.family = strchr(vip, ':') ? AF_INET6 : AF_INET;
-	val.range[0] = (struct vip_range){ min, max, vip_id, real_id, flags };
+	val.range[0].port_min = min;
+	val.range[0].port_max = max;
+	val.range[0].vip_id = vip_id;
+	val.range[0].real_id = real_id;
+	val.range[0].flags = flags;
 	if (bpf_map_update_elem(fd, &key, &val, BPF_ANY))
 		die("vip_map");
 }
@@ -208,7 +217,7 @@ static void put_upstream(int fd, const char *vip, const char *src,
 {
 	struct upstream_tnl tnl = { .dmac = { 2, 0, 0, 0, 0, 0x11 } };
 	struct upstream_vip key;
-	int v6 = strchr(vip, ':') != NULL;
+	int v6 = !!strchr(vip, ':');
 
 	memset(&key, 0, sizeof(key));	/* padding is hashed too */
 	addr(vip, key.daddr.v6);
@@ -388,8 +397,9 @@ int main(int argc, char **argv)
 			       cases[c].name, m[OURS], lo, hi, m[OURS_10K],
 			       "-", "-", "-", m[FLOOR]);
 	}
-	printf("# %d rounds x %d calls per program and case, %d flows; ns per packet, kernel-measured\n",
+	printf("# %d rounds x %d calls per program and case, %d flows;",
 	       rounds, calls, FLOWS);
+	printf(" ns per packet, kernel-measured\n");
 	printf("# %s\n", prog_names[OURS_10K]);
 	return 0;
 }

@@ -11,8 +11,8 @@
  * kernel's bpf_fib_lookup() could tell local addresses, but only on hosts
  * that forward). Everything else passes untouched.
  */
-#if __has_include(<uapi/linux/bpf.h>)
-#include <uapi/linux/bpf.h>	/* in a kernel tree: not include/linux/bpf.h */
+#ifdef __KERNEL__
+#include <uapi/linux/bpf.h>	/* samples/bpf's flags: not include/linux/bpf.h */
 #else
 #include <linux/bpf.h>
 #endif
