@@ -74,6 +74,7 @@ check: deps
 	tests/run.sh \
 		"unit=tests/test_kern ./xdp_iptunnel_kern.o" \
 		"cli=tests/test_cli.sh" \
+		"faults=tests/test_faults.sh" \
 		"lb=tests/test_lb.sh" \
 		"e2e=tests/e2e/run.sh" \
 		"e2e-lb=tests/e2e/test_lb_lab.sh" \
