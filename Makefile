@@ -43,7 +43,7 @@ all:
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
-	rm -f tests/flowpick
+	rm -f tests/flowpick tests/fuzz_datapath
 	$(MAKE) -C tests clean
 else
 all: xdp_iptunnel xdp_iptunnel_kern.o
@@ -55,7 +55,7 @@ xdp_iptunnel: xdp_iptunnel_user.c xdp_iptunnel_common.h
 	$(CC) $(USER_CFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(USER_LDLIBS)
 
 clean:
-	rm -f xdp_iptunnel xdp_iptunnel_kern.o tests/flowpick
+	rm -f xdp_iptunnel xdp_iptunnel_kern.o tests/flowpick tests/fuzz_datapath
 	$(MAKE) -C tests clean
 endif
 
@@ -65,16 +65,20 @@ lab/xdp_decap_kern.o: lab/xdp_decap_kern.c
 tests/flowpick: tests/flowpick.c
 	$(CC) $(USER_CFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(USER_LDLIBS)
 
+tests/fuzz_datapath: tests/fuzz_datapath.c xdp_iptunnel_common.h
+	$(CC) $(USER_CFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(USER_LDLIBS)
+
 deps:
 	tests/deps.sh check
 
 check: deps
-	$(MAKE) all tests/flowpick lab/xdp_decap_kern.o
+	$(MAKE) all tests/flowpick tests/fuzz_datapath lab/xdp_decap_kern.o
 	$(MAKE) -C tests test_kern
 	tests/run.sh \
 		"unit=tests/test_kern ./xdp_iptunnel_kern.o" \
 		"cli=tests/test_cli.sh" \
 		"faults=tests/test_faults.sh" \
+		"fuzz=tests/fuzz_datapath -n 20000 -s 1 ./xdp_iptunnel_kern.o" \
 		"lb=tests/test_lb.sh" \
 		"e2e=tests/e2e/run.sh" \
 		"e2e-lb=tests/e2e/test_lb_lab.sh" \
@@ -89,5 +93,8 @@ bench:
 
 patch:
 	kernel/make-patch.sh
+
+fuzz: all tests/fuzz_datapath
+	tests/fuzz_datapath -n 1000000 -s $$(date +%s) ./xdp_iptunnel_kern.o
 
 endif
