@@ -546,12 +546,12 @@ static __always_inline __u32 ipt_csum_words(const __u16 *word, int words,
 
 /*
  * Turn the frame into an error to its sender: keep the Ethernet header and
- * the first quote bytes of the datagram, and put headers bytes in between.
- * Returns the new frame start, or NULL.
+ * the first quote bytes of the datagram, and put headers bytes of the
+ * ethertype proto in between. Returns the new frame start, or NULL.
  */
 static __always_inline void *make_reply(struct xdp_md *ctx,
 					const struct config *cfg, int quote,
-					int headers)
+					int headers, __be16 proto)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -571,6 +571,7 @@ static __always_inline void *make_reply(struct xdp_md *ctx,
 	__builtin_memcpy(sender, data + headers + ETH_ALEN, ETH_ALEN);
 	__builtin_memcpy(eth->h_dest, sender, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, cfg->smac, ETH_ALEN);
+	eth->h_proto = proto;
 	return data;
 }
 
@@ -594,11 +595,10 @@ static __always_inline int icmp4_too_big(struct xdp_md *ctx,
 	void *data, *data_end;
 	__u32 sum;
 
-	data = make_reply(ctx, cfg, quote, headers);
+	data = make_reply(ctx, cfg, quote, headers, bpf_htons(ETH_P_IP));
 	if (!data)
 		return XDP_DROP;
 	data_end = (void *)(long)ctx->data_end;
-	((struct ethhdr *)data)->h_proto = bpf_htons(ETH_P_IP);
 	icmp = data + ETH_HLEN + sizeof(ip);
 	if ((void *)(icmp + 1) > data_end)
 		return XDP_DROP;
@@ -628,11 +628,10 @@ static __always_inline int icmp6_too_big(struct xdp_md *ctx,
 	void *data, *data_end;
 	__u32 sum;
 
-	data = make_reply(ctx, cfg, quote, headers);
+	data = make_reply(ctx, cfg, quote, headers, bpf_htons(ETH_P_IPV6));
 	if (!data)
 		return XDP_DROP;
 	data_end = (void *)(long)ctx->data_end;
-	((struct ethhdr *)data)->h_proto = bpf_htons(ETH_P_IPV6);
 	ip6h = data + ETH_HLEN;
 	icmp6 = (void *)(ip6h + 1);
 	if ((void *)(icmp6 + 1) > data_end)

@@ -32,3 +32,14 @@ summary() {
 	echo "$passed passed, $failed failed"
 	[ "$failed" = 0 ]
 }
+
+# await NAME PATTERN FILE: ok once FILE has a line matching PATTERN,
+# polling for up to 8 s (a log line that comes after some work)
+await() {
+	local i
+	for i in $(seq 80); do
+		grep -q -e "$2" "$3" && break
+		sleep 0.1
+	done
+	check "$1" grep -q -e "$2" "$3"
+}

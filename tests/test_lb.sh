@@ -214,21 +214,13 @@ director a va0 --check http --check-interval 1 --check-fall 2 --check-rise 2 \
 picks va0 $VIP 80 10000 5 >"$tmp/h_base"
 kill -TERM "$http_192_0_2_12"
 wait "$http_192_0_2_12" 2>/dev/null || true
-for i in $(seq 60); do
-	grep -q "real 192.0.2.12 port 80 is down" "$tmp/a.log" && break
-	sleep 0.1
-done
-check "a real whose HTTP check fails is logged down" \
-	grep -q "real 192.0.2.12 port 80 is down" "$tmp/a.log"
+await "a real whose HTTP check fails is logged down" \
+	"real 192.0.2.12 port 80 is down" "$tmp/a.log"
 picks va0 $VIP 80 10000 5 >"$tmp/h_down"
 check "the failed real gets no flow" test "$(share "$tmp/h_down" 192.0.2.12)" = 0.00
 http 192.0.2.12
-for i in $(seq 60); do
-	grep -q "real 192.0.2.12 port 80 is up" "$tmp/a.log" && break
-	sleep 0.1
-done
-check "a recovered real is logged up" \
-	grep -q "real 192.0.2.12 port 80 is up" "$tmp/a.log"
+await "a recovered real is logged up" "real 192.0.2.12 port 80 is up" \
+	"$tmp/a.log"
 picks va0 $VIP 80 10000 5 >"$tmp/h_up"
 check "a recovered real gets its flows back" cmp "$tmp/h_base" "$tmp/h_up"
 stop_director a

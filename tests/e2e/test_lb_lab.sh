@@ -89,22 +89,14 @@ check "with $other back, every one of the 200 connections goes where it went bef
 
 # ---- health checks: nginx stopped on rs3, then started again ----------
 kill "$(cat "$LAB_RUN/nginx-rs3.pid")"
-for _ in $(seq 80); do
-	grep -q "real $rs3 port 80 is down" "$LAB_RUN/director.log" && break
-	sleep 0.1
-done
-check "the health check reports rs3 down" \
-	grep -q "real $rs3 port 80 is down" "$LAB_RUN/director.log"
+await "the health check reports rs3 down" "real $rs3 port 80 is down" \
+	"$LAB_RUN/director.log"
 answers 22000 40 >"$LAB_RUN/down"
 check "with rs3 down all 40 connections are answered, none by rs3" \
 	test "$(count none "$LAB_RUN/down")" = 0 -a "$(count rs3 "$LAB_RUN/down")" = 0
 lab_nginx rs3
-for _ in $(seq 80); do
-	grep -q "real $rs3 port 80 is up" "$LAB_RUN/director.log" && break
-	sleep 0.1
-done
-check "the health check reports rs3 up again" \
-	grep -q "real $rs3 port 80 is up" "$LAB_RUN/director.log"
+await "the health check reports rs3 up again" "real $rs3 port 80 is up" \
+	"$LAB_RUN/director.log"
 answers 20000 200 >"$LAB_RUN/healed"
 check "with rs3 back, every connection goes where it went before" \
 	cmp "$LAB_RUN/spread" "$LAB_RUN/healed"
