@@ -33,13 +33,13 @@ summary() {
 	[ "$failed" = 0 ]
 }
 
-# await NAME PATTERN FILE: ok once FILE has a line matching PATTERN,
-# polling for up to 8 s (a log line that comes after some work)
+# await NAME PATTERN FILE [LINE]: ok once FILE has a line matching
+# PATTERN after its first LINE lines, polling for up to 8 s
 await() {
-	local i
+	local from=$((${4:-0} + 1)) i
 	for i in $(seq 80); do
-		grep -q -e "$2" "$3" && break
+		tail -n +$from "$3" | grep -q -e "$2" && break
 		sleep 0.1
 	done
-	check "$1" grep -q -e "$2" "$3"
+	check "$1" sh -c "tail -n +$from '$3' | grep -q -e '$2'"
 }

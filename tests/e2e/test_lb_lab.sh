@@ -73,12 +73,12 @@ for host in rs1 rs2 rs3; do
 	[ "$host" = "$other" ] || reals="$reals -d $(host4 "$host"),mac=$(host_mac "$host")"
 done
 # shellcheck disable=SC2046,SC2086
-nsenter --net=/run/netns/xipt-lb "$LAB_LOADER" -U -i eth0 $(director_cmd $reals) >/dev/null
+nsenter --net=/run/netns/"$(lab_ns lb)" "$LAB_LOADER" -U -i eth0 $(director_cmd $reals) >/dev/null
 answers 21000 30 >"$LAB_RUN/without"
 check "while $other is out, it gets no connection" \
 	test "$(count "$other" "$LAB_RUN/without")" = 0
 # shellcheck disable=SC2046
-nsenter --net=/run/netns/xipt-lb "$LAB_LOADER" -U -i eth0 \
+nsenter --net=/run/netns/"$(lab_ns lb)" "$LAB_LOADER" -U -i eth0 \
 	$(director_cmd -d "$rs1" -d "$rs2,weight=2" -d "$rs3") >/dev/null
 wait "$download" || true
 check "the download from $serving completed intact while $other left and came back" \
@@ -88,15 +88,17 @@ check "with $other back, every one of the 200 connections goes where it went bef
 	cmp "$LAB_RUN/spread" "$LAB_RUN/again"
 
 # ---- health checks: nginx stopped on rs3, then started again ----------
+seen=$(wc -l <"$LAB_RUN/director.log")
 kill "$(cat "$LAB_RUN/nginx-rs3.pid")"
 await "the health check reports rs3 down" "real $rs3 port 80 is down" \
-	"$LAB_RUN/director.log"
+	"$LAB_RUN/director.log" "$seen"
 answers 22000 40 >"$LAB_RUN/down"
 check "with rs3 down all 40 connections are answered, none by rs3" \
 	test "$(count none "$LAB_RUN/down")" = 0 -a "$(count rs3 "$LAB_RUN/down")" = 0
+seen=$(wc -l <"$LAB_RUN/director.log")
 lab_nginx rs3
 await "the health check reports rs3 up again" "real $rs3 port 80 is up" \
-	"$LAB_RUN/director.log"
+	"$LAB_RUN/director.log" "$seen"
 answers 20000 200 >"$LAB_RUN/healed"
 check "with rs3 back, every connection goes where it went before" \
 	cmp "$LAB_RUN/spread" "$LAB_RUN/healed"
