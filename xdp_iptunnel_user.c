@@ -2092,6 +2092,8 @@ int main(int argc, char **argv)
 	sigaddset(&stop_signals, SIGTERM);
 	sigaddset(&stop_signals, SIGHUP);
 	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
+	/* a line at a time, also into a file: scripts wait for "attached" */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	libbpf_set_print(libbpf_print);
 	if (parse_options(argc, argv, &opt))
 		goto out;
