@@ -4,6 +4,7 @@
 #   make              build ./xdp_iptunnel and ./xdp_iptunnel_kern.o
 #   make demo         the virtual lab: client, director, real servers
 #   make check        every test (installs missing Debian packages)
+#   make demo-ecmp    directors behind a BGP router (ECMP) in a lab
 #   make bench        benchmarks: table and plot in bench/
 #   make fuzz         the long differential fuzzing run
 # Against a kernel tree, through kbuild (rules in Kbuild):
@@ -32,7 +33,7 @@ USER_CFLAGS := -O2 -g -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes
 USER_LDLIBS := -lbpf -lelf -lz
 
 .DELETE_ON_ERROR:
-.PHONY: all clean check demo bench fuzz deps patch
+.PHONY: all clean check demo demo-ecmp bench fuzz deps patch
 
 ifneq ($(KDIR),)
 # In-tree build. Variables given on the command line (CLANG, V,
@@ -82,11 +83,15 @@ check: deps
 		"lb=tests/test_lb.sh" \
 		"e2e=tests/e2e/run.sh" \
 		"e2e-lb=tests/e2e/test_lb_lab.sh" \
+		"ecmp=tests/e2e/test_ecmp.sh" \
 		"bench=bench/run.sh --smoke" \
 		"intree=tests/intree/run.sh"
 
 demo:
 	lab/lab.sh
+
+demo-ecmp:
+	lab/ecmp.sh
 
 bench:
 	bench/run.sh

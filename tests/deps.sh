@@ -9,7 +9,7 @@ set -eu
 
 build="clang llvm libbpf-dev libelf-dev zlib1g-dev gcc make pkg-config"
 run="iproute2 bpftool ethtool"
-lab="nginx-light curl tcpdump tshark"
+lab="nginx-light curl tcpdump tshark bird2"
 kernel="linux-source-6.1 rsync bc flex bison libssl-dev dwarves xz-utils perl python3-ply python3-git"
 check="$build $run $lab python3 valgrind libclang-rt-14-dev util-linux"
 
