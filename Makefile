@@ -7,6 +7,8 @@
 #   make demo-ecmp    directors behind a BGP router (ECMP) in a lab
 #   make bench        benchmarks: table and plot in bench/
 #   make fuzz         the long differential fuzzing run
+#   make patch        the upstream patch: kernel/out/*.patch [KDIR= OUT=]
+#   make check-kernel the in-tree build and patch checks alone
 # Against a kernel tree, through kbuild (rules in Kbuild):
 #   make KDIR=/path/to/linux   from this directory, anywhere
 #   make M=samples/bpf         at the tree top, this directory being the
@@ -33,7 +35,7 @@ USER_CFLAGS := -O2 -g -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes
 USER_LDLIBS := -lbpf -lelf -lz
 
 .DELETE_ON_ERROR:
-.PHONY: all clean check demo demo-ecmp bench fuzz deps patch
+.PHONY: all clean check check-kernel demo demo-ecmp bench fuzz deps patch
 
 ifneq ($(KDIR),)
 # In-tree build. Variables given on the command line (CLANG, V,
@@ -98,6 +100,9 @@ bench:
 
 patch:
 	kernel/make-patch.sh
+
+check-kernel:
+	tests/intree/run.sh
 
 fuzz: all tests/fuzz_datapath
 	tests/fuzz_datapath -n 1000000 -s $$(date +%s) ./xdp_iptunnel_kern.o

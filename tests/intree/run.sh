@@ -67,7 +67,7 @@ reset_tree
 patch=$work.patch
 KDIR=$tree OUT=$patch "$top/kernel/make-patch.sh" >/dev/null
 check "make patch writes a patch with an upstream subject and a sign-off" \
-	sh -c "grep -q '^Subject: \[PATCH\] samples/bpf: add xdp_iptunnel' '$patch' &&
+	sh -c "grep -q '^Subject: \[PATCH\] samples/bpf: Add xdp_iptunnel' '$patch' &&
 		grep -q '^Signed-off-by: ' '$patch'"
 check "it applies to an unmodified tree (git apply --check, patch --dry-run)" \
 	sh -c "cd '$work' && git apply --check '$patch' &&
