@@ -103,7 +103,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 # ---- 1. per packet -------------------------------------------------------
 echo "== per-packet cost: $rounds rounds x $calls calls per program and case"
 "$build/pktcost" -r "$rounds" -n "$calls" -w "$warm" -o "$build/pktcost.tsv" \
-	"$top/xdp_iptunnel_kern.o" "$up" "$build/bench_kern.o" |
+	"$top/xdp_iptunnel_kern.o" "$up" "$build/bench_kern.o" | sed 's/ *$//' |
 	tee "$build/pktcost.txt"
 
 # ---- 2. live -------------------------------------------------------------
@@ -234,12 +234,46 @@ machine="$cpu, $(nproc) cores, Linux $(uname -r)"
 	cat "$build/control.txt"
 	echo '```'
 } >"$build/results.md"
+# the README's copy: the machine and the three tables
+{
+	echo "Measured by \`make bench\` on $machine,"
+	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), load average $load_before before, $load_after after."
+	echo
+	echo "Per packet, ns:"
+	echo
+	echo '```'
+	grep -v '^# \(ns per\|of the mean\|ratios:\|resolution:\)' "$build/pktcost.txt"
+	echo '```'
+	echo
+	echo "Live, veth, native XDP_TX, 64-byte frames:"
+	echo
+	echo '```'
+	cat "$build/live.txt"
+	echo '```'
+	echo
+	echo "Control plane:"
+	echo
+	echo '```'
+	cat "$build/control.txt"
+	echo '```'
+} >"$build/readme.txt"
 /usr/bin/python3 "$out/plot.py" "$build/pktcost.tsv" "$build/live.txt" \
 	"$build/plot.png" "$machine"
 if [ -z "$smoke" ]; then
 	cp "$build/results.md" "$out/results.md"
 	cp "$build/plot.png" "$out/results.png"
-	echo "wrote bench/results.md and bench/results.png"
+	awk -v block="$build/readme.txt" '
+		$0 == "[make bench writes from here to the end mark]" {
+			print
+			while ((getline line < block) > 0)
+				print line
+			skip = 1
+			next
+		}
+		$0 == "[end mark]" { skip = 0 }
+		!skip' "$top/README" >"$build/README"
+	cp "$build/README" "$top/README"
+	echo "wrote bench/results.md, bench/results.png and the README's tables"
 	exit 0
 fi
 
