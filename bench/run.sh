@@ -17,7 +17,7 @@
 #
 # What is measured is this tree's xdp_iptunnel_kern.o, built here.
 
-set -eu
+set -eu -o pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$top/bench
 build=${BENCH_BUILD:-/var/cache/xdp_iptunnel/bench}
@@ -38,6 +38,9 @@ if ! flock -n 9; then
 	echo "bench/run.sh: waiting for another run to finish"
 	flock 9
 fi
+# nothing left from an earlier run may pass for this one's
+rm -f "$build"/{pktcost.txt,pktcost.tsv,live-raw.txt,live.txt,trafficgen.txt} \
+	"$build"/{control.txt,results.md,readme.txt,plot.png}
 
 "$top/tests/deps.sh" bench
 tree=$("$top/kernel/prepare-tree.sh" | tail -n 1)
