@@ -1,20 +1,36 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * pktcost: nanoseconds per packet of xdp_iptunnel against the kernel's
- * samples/bpf/xdp_tx_iptunnel, measured with BPF_PROG_TEST_RUN.
+ * samples/bpf/xdp_tx_iptunnel and an empty program, by BPF_PROG_TEST_RUN.
  *
- * Each call runs a program once (repeat = 1: a repeat count re-runs the
- * program on its own output) and the kernel's own duration is taken.
- * Two loads of one object differ by up to a quarter per packet (hash
- * seeds, memory placement), so every round loads every program afresh,
- * alternates them call by call over several flows, and keeps each
- * program's median; the result is the median over rounds. A second load
- * of the upstream program, measured the same way, gives the resolution.
+ * Every call runs a program once (repeat = 1: a repeat count re-runs the
+ * program on its own output) and keeps the duration the kernel measured.
+ * Two loads of one object differ by up to a quarter per packet for the
+ * life of each load (hash seeds, memory placement), so every round loads
+ * every program afresh, fills its maps, and runs the programs in turn call
+ * by call over several flows; the figures are medians over rounds. A
+ * second load of the upstream program, measured the same way, is the
+ * benchmark's resolution: its ratio to the first should be 1.
  *
- *	pktcost [-r ROUNDS] [-n CALLS] OURS.o UPSTREAM.o FLOOR.o
+ * The kernel's clock here may tick in steps of several nanoseconds, which
+ * a median cannot see through; the mean of the middle 80% of a round's
+ * calls can (its readings straddle the steps), so that trimmed mean is
+ * what a round reports per program, and ratios are taken round by round.
+ * The plain median and the 10th and 90th percentiles of the calls are
+ * printed too.
+ *
+ * Every call's verdict and output length are checked (a hit must leave
+ * tunnelled, a miss untouched): a program measured on the wrong path
+ * stops the benchmark rather than giving a figure.
+ *
+ *	pktcost [-r ROUNDS] [-n CALLS] [-w WARM_CALLS] [-o TSV]
+ *		OURS.o UPSTREAM.o BENCH_KERN.o
+ *
+ * -o writes the table as tab-separated values.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,43 +41,74 @@
 
 #include "../xdp_iptunnel_common.h"
 
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define FLOWS		8
 #define FILLER_VIPS	10000
-#define MAX_SAMPLES	4096
+#define MAX_CALLS	20000
+#define MAX_ROUNDS	200
+#define MTU		1500	/* as the loader sets from a 1500-byte link */
 
-enum prog { OURS, OURS_10K, UPSTREAM, UPSTREAM2, FLOOR, NR_PROGS };
+enum prog {
+	OURS,		/* the case VIPs only */
+	OURS_10K,	/* and 10,000 more */
+	UPSTREAM,
+	UPSTREAM2,	/* a second load: the resolution */
+	FLOOR,		/* return XDP_PASS */
+	NR_PROGS,
+};
 
-static const char *const prog_names[NR_PROGS] = {
-	"ours", "ours+10k VIPs", "upstream", "upstream again", "floor",
+enum upstream_does {
+	UP_NO,		/* upstream cannot: ours only */
+	UP_SAME,	/* upstream runs the same packet */
+	UP_V4HIT,	/* compared with upstream's IPv4 hit, its only way */
 };
 
 struct bench_case {
 	const char *name;
-	const char *dst;	/* IPv6 when it holds a ':' */
+	const char *dst;	/* IPv6 when it holds a ':'; NULL: ARP */
 	__u16 dport;
-	int arp;
-	int upstream;		/* the upstream program handles it */
+	enum upstream_does upstream;
+	int repeat;		/* runs per call, each on the last's output */
+	int outer;		/* bytes a hit adds (20 or 40); 0: a miss */
 };
 
 /*
- * VIPs: 192.0.2.1 and 2001:db8::1 (one real), .2 / ::2 mixed, .3 16
- * reals, .4 1000 reals, .5 ports 1-65535
+ * Ours: 192.0.2.1 and 2001:db8::1 one real each; 192.0.2.2 -> an IPv6
+ * real, 2001:db8::2 -> an IPv4 real; 192.0.2.3 16 reals and 192.0.2.4
+ * 1000 reals on Maglev rings; 192.0.2.5 ports 1-65535. Upstream: its
+ * only two kinds, 192.0.2.1 (4in4) and 2001:db8::1 (6in6), port 80.
  */
+#define WARM	1000
+
 static const struct bench_case cases[] = {
-	{ "IPv4 hit (4in4)", "192.0.2.1", 80, 0, 1 },
-	{ "IPv6 hit (6in6)", "2001:db8::1", 80, 0, 1 },
-	{ "miss: not a VIP", "192.0.2.99", 80, 0, 1 },
-	{ "miss: port outside", "192.0.2.1", 81, 0, 1 },
-	{ "non-IP (ARP)", NULL, 0, 1, 1 },
-	{ "4in6", "192.0.2.2", 80, 0, 0 },
-	{ "6in4", "2001:db8::2", 80, 0, 0 },
-	{ "16 reals, Maglev", "192.0.2.3", 80, 0, 0 },
-	{ "1000 reals, Maglev", "192.0.2.4", 80, 0, 0 },
-	{ "range 1-65535", "192.0.2.5", 443, 0, 0 },
+	{ "IPv4 hit (4in4)", "192.0.2.1", 80, UP_SAME, 1, 20 },
+	{ "IPv6 hit (6in6)", "2001:db8::1", 80, UP_SAME, 1, 40 },
+	{ "4in6", "192.0.2.2", 80, UP_NO, 1, 40 },
+	{ "6in4", "2001:db8::2", 80, UP_NO, 1, 20 },
+	{ "IPv4, 16 reals", "192.0.2.3", 80, UP_V4HIT, 1, 20 },
+	{ "IPv4, 1000 reals", "192.0.2.4", 80, UP_V4HIT, 1, 20 },
+	{ "IPv4, ports 1-65535", "192.0.2.5", 443, UP_V4HIT, 1, 20 },
+	{ "miss: not a VIP", "192.0.2.99", 80, UP_SAME, 1, 0 },
+	{ "miss: port outside", "192.0.2.1", 81, UP_SAME, 1, 0 },
+	{ "non-IP (ARP)", NULL, 0, UP_SAME, 1, 0 },
+	/*
+	 * Warm: WARM runs per call, possible where the program leaves the
+	 * packet as it was (a hit would see its own output the next run).
+	 * With a repeat count the kernel puts the program in the XDP
+	 * dispatcher for the call (a direct call, not a retpoline) and takes
+	 * it out again, waiting for RCU twice: a few calls per round only.
+	 */
+	{ "warm: not a VIP", "192.0.2.99", 80, UP_SAME, WARM, 0 },
+	{ "warm: port outside", "192.0.2.1", 81, UP_SAME, WARM, 0 },
+	{ "warm: non-IP (ARP)", NULL, 0, UP_SAME, WARM, 0 },
 };
 
-#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define NR_CASES	ARRAY_SIZE(cases)
+/* cases[] indexes */
+#define V4HIT		0
+#define REALS16		4
+#define REALS1000	5
+#define MISS		7
 
 /* upstream samples/bpf/xdp_tx_iptunnel_common.h */
 struct upstream_vip {
@@ -87,9 +134,18 @@ struct upstream_tnl {
 	__u8 dmac[6];
 };
 
-struct loaded {
-	struct bpf_object *obj;
-	int prog_fd;
+/* What one round says of one program on one case, in ns. */
+struct round_stat {
+	double tmean;	/* mean of the middle 80% of the calls */
+	double median;
+	double p10;
+	double p90;
+};
+
+static struct round_stat stats[NR_CASES][NR_PROGS][MAX_ROUNDS];
+static __u32 samples[NR_PROGS][MAX_CALLS];
+static const char *const prog_names[NR_PROGS] = {
+	"ours", "ours+10k VIPs", "upstream", "upstream again", "floor",
 };
 
 static void die(const char *what)
@@ -107,19 +163,19 @@ static int map_fd(struct bpf_object *obj, const char *name)
 	return fd;
 }
 
-static struct loaded load(const char *path, const char *prog_name)
+static struct bpf_object *load(const char *path, const char *prog_name,
+			       int *prog_fd)
 {
+	struct bpf_object *obj = bpf_object__open_file(path, NULL);
 	struct bpf_program *prog;
-	struct loaded l;
 
-	l.obj = bpf_object__open_file(path, NULL);
-	if (libbpf_get_error(l.obj) || bpf_object__load(l.obj))
+	if (!obj || bpf_object__load(obj))
 		die(path);
-	prog = bpf_object__find_program_by_name(l.obj, prog_name);
+	prog = bpf_object__find_program_by_name(obj, prog_name);
 	if (!prog)
 		die(prog_name);
-	l.prog_fd = bpf_program__fd(prog);
-	return l;
+	*prog_fd = bpf_program__fd(prog);
+	return obj;
 }
 
 static void addr(const char *s, __be32 *out)
@@ -159,7 +215,7 @@ static void put_vip(int fd, const char *vip, __u16 min, __u16 max,
 		die("vip_map");
 }
 
-/* A ring of real ids first..first+n-1, slot by slot */
+/* A ring of real ids first .. first + n - 1, slot by slot. */
 static void put_ring(int rings_fd, __u32 vip_id, __u32 first, __u32 n)
 {
 	static __u32 keys[MAGLEV_RING_SIZE], vals[MAGLEV_RING_SIZE];
@@ -180,16 +236,17 @@ static void put_ring(int rings_fd, __u32 vip_id, __u32 first, __u32 n)
 	close(fd);
 }
 
-static void setup_ours(struct loaded *l, int fillers)
+/* What the loader would write for the VIPs above, and FILLERS more. */
+static void setup_ours(struct bpf_object *obj, int fillers)
 {
-	struct config cfg = { .smac = { 2, 0, 0, 0, 0, 0x10 } };
-	int vips = map_fd(l->obj, "vip_map");
-	int reals = map_fd(l->obj, "reals");
-	int rings = map_fd(l->obj, "vip_rings");
+	struct config cfg = { .smac = { 2, 0, 0, 0, 0, 0x10 }, .mtu = MTU };
+	int vips = map_fd(obj, "vip_map");
+	int reals = map_fd(obj, "reals");
+	int rings = map_fd(obj, "vip_rings");
 	char name[64];
 	__u32 zero = 0, i;
 
-	if (bpf_map_update_elem(map_fd(l->obj, "config_map"), &zero, &cfg, 0))
+	if (bpf_map_update_elem(map_fd(obj, "config_map"), &zero, &cfg, 0))
 		die("config_map");
 	put_real(reals, 0, "192.0.2.10", "192.0.2.11");
 	put_real(reals, 1, "2001:db8::10", "2001:db8::11");
@@ -212,18 +269,18 @@ static void setup_ours(struct loaded *l, int fillers)
 	}
 }
 
-static void put_upstream(int fd, const char *vip, const char *src,
-			 const char *dst)
+static void put_upstream(int fd, const char *vip, __u8 protocol, __u16 port,
+			 const char *src, const char *dst)
 {
 	struct upstream_tnl tnl = { .dmac = { 2, 0, 0, 0, 0, 0x11 } };
 	struct upstream_vip key;
 	int v6 = !!strchr(vip, ':');
 
-	memset(&key, 0, sizeof(key));	/* padding is hashed too */
+	memset(&key, 0, sizeof(key));	/* its padding is hashed too */
 	addr(vip, key.daddr.v6);
-	key.dport = htons(80);
+	key.dport = htons(port);
 	key.family = v6 ? AF_INET6 : AF_INET;
-	key.protocol = IPPROTO_TCP;
+	key.protocol = protocol;
 	addr(src, tnl.saddr.v6);
 	addr(dst, tnl.daddr.v6);
 	tnl.family = key.family;
@@ -231,15 +288,17 @@ static void put_upstream(int fd, const char *vip, const char *src,
 		die("vip2tnl");
 }
 
-static void setup_upstream(struct loaded *l)
+static void setup_upstream(struct bpf_object *obj)
 {
-	int fd = map_fd(l->obj, "vip2tnl");
+	int fd = map_fd(obj, "vip2tnl");
 
-	put_upstream(fd, "192.0.2.1", "192.0.2.10", "192.0.2.11");
-	put_upstream(fd, "2001:db8::1", "2001:db8::10", "2001:db8::11");
+	put_upstream(fd, "192.0.2.1", IPPROTO_TCP, 80, "192.0.2.10",
+		     "192.0.2.11");
+	put_upstream(fd, "2001:db8::1", IPPROTO_TCP, 80, "2001:db8::10",
+		     "2001:db8::11");
 }
 
-/* A TCP SYN from client port 40000 + flow, or an ARP request */
+/* A TCP SYN from client port 40000 + flow, or an ARP request. */
 static int frame(__u8 *f, const struct bench_case *c, int flow)
 {
 	int v6 = c->dst && strchr(c->dst, ':'), l4;
@@ -247,7 +306,7 @@ static int frame(__u8 *f, const struct bench_case *c, int flow)
 
 	memset(f, 0, 128);
 	memcpy(f, "\x02\x00\x00\x00\x00\x10\x02\x00\x00\x00\x00\x01", 12);
-	if (c->arp) {
+	if (!c->dst) {
 		memcpy(f + 12, "\x08\x06\x00\x01\x08\x00\x06\x04\x00\x01", 10);
 		return 60;
 	}
@@ -260,7 +319,6 @@ static int frame(__u8 *f, const struct bench_case *c, int flow)
 		memcpy(f + 12, "\x08\x00\x45\x00\x00\x28\x00\x00\x40\x00\x40\x06",
 		       12);
 		addr("203.0.113.1", (__be32 *)(f + 26));
-		memcpy(f + 30, f + 26, 4);	/* placeholder, then dst */
 		addr(c->dst, (__be32 *)(f + 30));
 		l4 = 34;
 	}
@@ -270,10 +328,11 @@ static int frame(__u8 *f, const struct bench_case *c, int flow)
 	f[l4 + 3] = c->dport;
 	f[l4 + 12] = 0x50;
 	f[l4 + 13] = 0x02;
-	return l4 + 20;
+	return l4 + 20 < 60 ? 60 : l4 + 20;
 }
 
-static __u32 run_once(int prog_fd, __u8 *in, int len)
+/* One call; dies unless program P did what case C expects. */
+static __u32 run_once(int prog_fd, int p, int c, __u8 *in, int len)
 {
 	__u8 out[256];
 	struct bpf_test_run_opts opts = {
@@ -282,11 +341,21 @@ static __u32 run_once(int prog_fd, __u8 *in, int len)
 		.data_size_in = len,
 		.data_out = out,
 		.data_size_out = sizeof(out),
-		.repeat = 1,
+		.repeat = cases[c].repeat,
 	};
+	int outer = p == FLOOR ? 0 : cases[c].outer;
+	__u32 verdict = outer ? XDP_TX : XDP_PASS;
 
 	if (bpf_prog_test_run_opts(prog_fd, &opts))
 		die("BPF_PROG_TEST_RUN");
+	if (opts.retval != verdict ||
+	    opts.data_size_out != (__u32)(len + outer)) {
+		fprintf(stderr,
+			"pktcost: %s on \"%s\": verdict %u, %u bytes out of %d; expected %u, %d\n",
+			prog_names[p], cases[c].name, opts.retval,
+			opts.data_size_out, len, verdict, len + outer);
+		exit(1);
+	}
 	return opts.duration;
 }
 
@@ -297,12 +366,6 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double median(__u32 *v, int n)
-{
-	qsort(v, n, sizeof(*v), cmp_u32);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -310,96 +373,299 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* result[case][prog][round] */
-static double result[NR_CASES][NR_PROGS][256];
+static struct round_stat round_stat(__u32 *v, int n)
+{
+	struct round_stat s;
+	double sum = 0;
+	int i, lo = n / 10, hi = n - n / 10;
+
+	qsort(v, n, sizeof(*v), cmp_u32);
+	for (i = lo; i < hi; i++)
+		sum += v[i];
+	s.tmean = sum / (hi - lo);
+	s.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+	s.p10 = v[n / 10];
+	s.p90 = v[n - 1 - n / 10];
+	return s;
+}
+
+/* The q-quantile (by rank, 0..1) of v[0..n-1], which it sorts. */
+static double quantile(double *v, int n, double q)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return v[(int)(q * (n - 1) + 0.5)];
+}
+
+static double med_of(int c, int p, size_t field, int rounds)
+{
+	double v[MAX_ROUNDS];
+	int r;
+
+	for (r = 0; r < rounds; r++)
+		v[r] = *(double *)((char *)&stats[c][p][r] + field);
+	return quantile(v, rounds, 0.5);
+}
+
+#define MED(c, p, f)	med_of(c, p, offsetof(struct round_stat, f), rounds)
+
+struct ratio {
+	double med, lo, hi;	/* median and 10th / 90th percentile */
+	int valid;
+};
+
+/* Round by round: program p on case c over program q on case d. */
+static struct ratio ratio_of(int c, int p, int d, int q, int rounds)
+{
+	struct ratio x = { .valid = 1 };
+	double v[MAX_ROUNDS];
+	int r;
+
+	for (r = 0; r < rounds; r++)
+		v[r] = stats[c][p][r].tmean / stats[d][q][r].tmean;
+	x.med = quantile(v, rounds, 0.5);
+	x.lo = quantile(v, rounds, 0.1);
+	x.hi = quantile(v, rounds, 0.9);
+	return x;
+}
+
+/* Ours (or a variant) against upstream on case c, and the resolution. */
+static void compare(int c, int p, int rounds, struct ratio *vs,
+		    struct ratio *res)
+{
+	int d = c;
+
+	if (cases[c].upstream == UP_V4HIT)
+		d = V4HIT;
+	memset(vs, 0, sizeof(*vs));
+	memset(res, 0, sizeof(*res));
+	if (cases[c].upstream == UP_NO)
+		return;
+	*vs = ratio_of(c, p, d, UPSTREAM, rounds);
+	*res = ratio_of(d, UPSTREAM2, d, UPSTREAM, rounds);
+}
+
+static void print_ratio(const struct ratio *x)
+{
+	if (x->valid)
+		printf(" %6.3f %5.2f-%-5.2f", x->med, x->lo, x->hi);
+	else
+		printf(" %6s %11s", "-", "");
+}
+
+static void flat(const char *what, int c, int p, int d, int q, int rounds)
+{
+	struct ratio x = ratio_of(c, p, d, q, rounds);
+
+	printf("%-40s", what);
+	print_ratio(&x);
+	printf("\n");
+}
+
+static int runs_on(int p, int c)
+{
+	if (p == UPSTREAM || p == UPSTREAM2)
+		return cases[c].upstream == UP_SAME;
+	return 1;
+}
+
+/*
+ * The durations the empty program took in one round (V sorted), those of
+ * 5% of the calls or more: the steps of the kernel's clock show here.
+ */
+static void print_clock(const __u32 *v, int n)
+{
+	int i, j;
+
+	printf("# durations of the empty program, ns (share of calls):");
+	for (i = 0; i < n; i = j) {
+		for (j = i; j < n && v[j] == v[i]; j++)
+			;
+		if (20 * (j - i) >= n)
+			printf(" %u (%.0f%%)", v[i], 100.0 * (j - i) / n);
+	}
+	printf("\n");
+}
+
+static void print_usage(void)
+{
+	fprintf(stderr,
+		"usage: pktcost [-r ROUNDS<=%d] [-n CALLS<=%d] [-w WARM_CALLS] [-o TSV]\n"
+		"               OURS.o UPSTREAM.o BENCH_KERN.o\n",
+		MAX_ROUNDS, MAX_CALLS);
+	exit(2);
+}
+
+/* A fresh load of program P, its maps filled. */
+static struct bpf_object *load_prog(int p, char **files, int *fd)
+{
+	struct bpf_object *obj;
+
+	switch (p) {
+	case UPSTREAM:
+	case UPSTREAM2:
+		obj = load(files[1], "_xdp_tx_iptunnel", fd);
+		setup_upstream(obj);
+		break;
+	case FLOOR:
+		obj = load(files[2], "xdp_floor", fd);
+		break;
+	default:
+		obj = load(files[0], "xdp_iptunnel", fd);
+		setup_ours(obj, p == OURS_10K ? FILLER_VIPS : 0);
+	}
+	return obj;
+}
+
+static void write_tsv(const char *path, int rounds)
+{
+	FILE *out = fopen(path, "w");
+	int c, p;
+
+	if (!out)
+		die(path);
+	fprintf(out, "case\tprogram\tns\tmedian\tp10\tp90\t");
+	fprintf(out, "vs_upstream\tvs_lo\tvs_hi\tres\tres_lo\tres_hi\n");
+	for (c = 0; c < (int)NR_CASES; c++) {
+		for (p = 0; p < NR_PROGS; p++) {
+			struct ratio vs = { 0 }, res = { 0 };
+
+			if (!runs_on(p, c))
+				continue;
+			if (p == OURS || p == OURS_10K)
+				compare(c, p, rounds, &vs, &res);
+			fprintf(out, "%s\t%s\t%.1f\t%.0f\t%.0f\t%.0f\t",
+				cases[c].name, prog_names[p],
+				MED(c, p, tmean), MED(c, p, median),
+				MED(c, p, p10), MED(c, p, p90));
+			fprintf(out, "%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\n",
+				vs.med, vs.lo, vs.hi, res.med, res.lo, res.hi);
+		}
+	}
+	if (fclose(out))
+		die(path);
+}
 
 int main(int argc, char **argv)
 {
-	static __u32 samples[NR_PROGS][MAX_SAMPLES];
-	int rounds = 20, calls = 2000, r, c, p, i, opt;
+	int rounds = 30, calls = 2000, warm_calls = 20, r, c, p, k, i, n, opt;
 	__u8 frames[FLOWS][128];
+	const char *tsv = NULL;
 	int lens[FLOWS];
 
-	while ((opt = getopt(argc, argv, "r:n:")) != -1) {
-		if (opt == 'r')
+	while ((opt = getopt(argc, argv, "r:n:w:o:")) != -1) {
+		switch (opt) {
+		case 'r':
 			rounds = atoi(optarg);
-		else if (opt == 'n')
+			break;
+		case 'n':
 			calls = atoi(optarg);
-		else
-			return 2;
+			break;
+		case 'w':
+			warm_calls = atoi(optarg);
+			break;
+		case 'o':
+			tsv = optarg;
+			break;
+		default:
+			print_usage();
+		}
 	}
-	if (argc - optind != 3 || rounds < 1 || rounds > 256 || calls < 1 ||
-	    calls > MAX_SAMPLES) {
-		fprintf(stderr,
-			"usage: pktcost [-r ROUNDS<=256] [-n CALLS<=%d] OURS.o UPSTREAM.o FLOOR.o\n",
-			MAX_SAMPLES);
-		return 2;
-	}
+	if (argc - optind != 3 || rounds < 3 || rounds > MAX_ROUNDS ||
+	    calls < 10 || calls > MAX_CALLS || warm_calls < 1 ||
+	    warm_calls > MAX_CALLS)
+		print_usage();
 	libbpf_set_print(NULL);
 
 	for (r = 0; r < rounds; r++) {
-		struct loaded l[NR_PROGS];
+		struct bpf_object *obj[NR_PROGS];
+		int fd[NR_PROGS], order[NR_PROGS];
 
-		l[OURS] = load(argv[optind], "xdp_iptunnel");
-		setup_ours(&l[OURS], 0);
-		l[OURS_10K] = load(argv[optind], "xdp_iptunnel");
-		setup_ours(&l[OURS_10K], FILLER_VIPS);
-		l[UPSTREAM] = load(argv[optind + 1], "_xdp_tx_iptunnel");
-		setup_upstream(&l[UPSTREAM]);
-		l[UPSTREAM2] = load(argv[optind + 1], "_xdp_tx_iptunnel");
-		setup_upstream(&l[UPSTREAM2]);
-		l[FLOOR] = load(argv[optind + 2], "xdp_pass");
-
+		/*
+		 * In a new order each round: where a program lands depends
+		 * on what was loaded before it.
+		 */
+		for (p = 0; p < NR_PROGS; p++)
+			order[p] = p;
+		for (p = NR_PROGS - 1; p > 0; p--) {
+			k = rand() % (p + 1);
+			i = order[p];
+			order[p] = order[k];
+			order[k] = i;
+		}
+		for (k = 0; k < NR_PROGS; k++) {
+			p = order[k];
+			obj[p] = load_prog(p, argv + optind, &fd[p]);
+		}
 		for (c = 0; c < (int)NR_CASES; c++) {
 			for (i = 0; i < FLOWS; i++)
 				lens[i] = frame(frames[i], &cases[c], i);
-			for (i = 0; i < calls; i++) {
-				int f = i % FLOWS;
-
-				for (p = 0; p < NR_PROGS; p++) {
-					if ((p == UPSTREAM || p == UPSTREAM2) &&
-					    !cases[c].upstream)
-						continue;
-					samples[p][i] = run_once(l[p].prog_fd,
-								 frames[f],
-								 lens[f]);
+			n = calls;
+			if (cases[c].repeat > 1)
+				n = warm_calls;
+			/* call by call, each program in turn, a new one first */
+			for (i = 0; i < n; i++) {
+				for (k = 0; k < NR_PROGS; k++) {
+					p = (i + k) % NR_PROGS;
+					if (runs_on(p, c))
+						samples[p][i] =
+							run_once(fd[p], p, c,
+								 frames[i % FLOWS],
+								 lens[i % FLOWS]);
 				}
 			}
 			for (p = 0; p < NR_PROGS; p++)
-				result[c][p][r] = median(samples[p], calls);
+				if (runs_on(p, c))
+					stats[c][p][r] = round_stat(samples[p],
+								    n);
+			if (r == 0 && c == V4HIT)
+				print_clock(samples[FLOOR], calls);
 		}
 		for (p = 0; p < NR_PROGS; p++)
-			bpf_object__close(l[p].obj);
-		fprintf(stderr, "\rround %d/%d", r + 1, rounds);
+			bpf_object__close(obj[p]);
+		fprintf(stderr, "\rpktcost: round %d/%d", r + 1, rounds);
 	}
 	fprintf(stderr, "\n");
 
-	/* one line per case: medians over rounds, and p10/p90 of ours */
-	printf("%-20s %8s %8s %8s %8s %8s %7s %10s %8s\n", "case", "ours",
-	       "p10", "p90", "10kVIPs", "upstream", "ratio", "resolution",
-	       "floor");
+	printf("# ns per packet: median over %d rounds (each a fresh load of every program)\n",
+	       rounds);
+	printf("# of the mean of the middle 80%% of %d calls; med/p10/p90: of the calls;\n",
+	       calls);
+	printf("# ratios: median and 10-90%% range over rounds of the per-round ratio;\n");
+	printf("# resolution: upstream's second load over its first, the same way\n");
+	printf("%-20s %6s %5s %5s %5s %7s %6s %6s %18s %18s\n",
+	       "case", "ours", "med", "p10", "p90", "ours10k", "upstr", "floor",
+	       "ours/upstream", "resolution");
 	for (c = 0; c < (int)NR_CASES; c++) {
-		double m[NR_PROGS], lo, hi;
+		struct ratio vs, res;
 
-		for (p = 0; p < NR_PROGS; p++) {
-			qsort(result[c][p], rounds, sizeof(double), cmp_double);
-			m[p] = result[c][p][rounds / 2];
-		}
-		lo = result[c][OURS][rounds / 10];
-		hi = result[c][OURS][rounds - 1 - rounds / 10];
-		if (cases[c].upstream)
-			printf("%-20s %8.1f %8.1f %8.1f %8.1f %8.1f %7.3f %10.3f %8.1f\n",
-			       cases[c].name, m[OURS], lo, hi, m[OURS_10K],
-			       m[UPSTREAM], m[OURS] / m[UPSTREAM],
-			       m[UPSTREAM2] / m[UPSTREAM], m[FLOOR]);
+		compare(c, OURS, rounds, &vs, &res);
+		printf("%-20s %6.1f %5.0f %5.0f %5.0f %7.1f", cases[c].name,
+		       MED(c, OURS, tmean), MED(c, OURS, median),
+		       MED(c, OURS, p10), MED(c, OURS, p90),
+		       MED(c, OURS_10K, tmean));
+		if (cases[c].upstream == UP_SAME)
+			printf(" %6.1f", MED(c, UPSTREAM, tmean));
+		else if (cases[c].upstream == UP_V4HIT)
+			printf(" %5.1f*", MED(V4HIT, UPSTREAM, tmean));
 		else
-			printf("%-20s %8.1f %8.1f %8.1f %8.1f %8s %7s %10s %8.1f\n",
-			       cases[c].name, m[OURS], lo, hi, m[OURS_10K],
-			       "-", "-", "-", m[FLOOR]);
+			printf(" %6s", "-");
+		printf(" %6.1f", MED(c, FLOOR, tmean));
+		print_ratio(&vs);
+		print_ratio(&res);
+		printf("\n");
 	}
-	printf("# %d rounds x %d calls per program and case, %d flows;",
-	       rounds, calls, FLOWS);
-	printf(" ns per packet, kernel-measured\n");
-	printf("# %s\n", prog_names[OURS_10K]);
+	printf("# *: upstream cannot: its IPv4 hit (one port, one real) instead\n");
+	printf("\n# flatness of ours, ratio of the per-round costs (median, 10-90%%)\n");
+	flat("10,000 more VIPs / few, IPv4 hit", V4HIT, OURS_10K, V4HIT, OURS,
+	     rounds);
+	flat("10,000 more VIPs / few, not a VIP", MISS, OURS_10K, MISS, OURS,
+	     rounds);
+	flat("16 reals / 1 real", REALS16, OURS, V4HIT, OURS, rounds);
+	flat("1000 reals / 1 real", REALS1000, OURS, V4HIT, OURS, rounds);
+	flat("1000 reals / 16 reals", REALS1000, OURS, REALS16, OURS, rounds);
+	flat("resolution: upstream again / upstream", V4HIT, UPSTREAM2, V4HIT,
+	     UPSTREAM, rounds);
+	if (tsv)
+		write_tsv(tsv, rounds);
 	return 0;
 }
