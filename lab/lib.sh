@@ -161,19 +161,32 @@ lab_director() {
 	return 1
 }
 
-# lab_stop_director [SIGNAL]: stop it and wait until it has exited
+# lab_stop_director [SIGNAL]: send SIGNAL (default INT; 0 sends none and
+# waits up to 5 s for it to stop by itself) and wait until it has exited.
+# Its exit status goes to $LAB_RUN/director.status ("running" if it had
+# to be killed after those 5 s).
 lab_stop_director() {
-	local pid i
+	local pid i state="" rc=0 st=0
 	pid=$(cat "$LAB_RUN/director.pid" 2>/dev/null) || return 0
-	kill -"${1:-INT}" "$pid" 2>/dev/null || true
-	# reap it here: no "Killed" notice from the shell later
-	{ wait "$pid"; } 2>/dev/null || true
+	[ "${1:-INT}" = 0 ] || kill -"${1:-INT}" "$pid" 2>/dev/null || true
+	# until it is a zombie (exited, not yet reaped) or gone
 	for i in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
+		read -r _ _ state _ 2>/dev/null <"/proc/$pid/stat" || break
+		[ "$state" = Z ] && break
 		sleep 0.05
 	done
+	if [ "$state" != Z ] && kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null || true
+		rc=running
+	fi
+	# reap it here: no "Killed" notice from the shell later
+	{ wait "$pid"; } 2>/dev/null || st=$?
+	[ "$rc" = running ] || rc=$st
+	echo "$rc" >"$LAB_RUN/director.status"
 	rm -f "$LAB_RUN/director.pid"
 }
+
+director_status() { cat "$LAB_RUN/director.status" 2>/dev/null; }
 
 # lab_capture_start NAME / lab_capture_stop: tcpdump on the bridge
 lab_capture_start() {
