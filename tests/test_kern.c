@@ -1190,6 +1190,7 @@ static void test_ipv6_ext(void)
 {
 	struct pkt p = flow(VIP6, IPPROTO_TCP, 80);
 	struct frame f;
+	int i;
 
 	/* read as ports, an 8-byte hop-by-hop header is 0x0600 -> 260 */
 	build_ext(&f, &p, 1);
@@ -1213,9 +1214,33 @@ static void test_ipv6_ext(void)
 	build_ext(&f, &p, 7);
 	pass("IPv6 7 extension headers pass, EV_EXT_HDR", &f, EV_EXT_HDR);
 
+	/* a later fragment ends the chain, but still counts as a header */
+	p.dst = VIP6_ANY;
+	start(&f, &p, NULL, 0);
+	for (i = 0; i < 5; i++)
+		ext6(&f, IPPROTO_DSTOPTS, 8);
+	frag6(&f, 100, 0);
+	l4(&f, &p);
+	payload(&f, PAYLOAD);
+	finish(&f);
+	tx("IPv6 5 extension headers and a later fragment", &f,
+	   V6_ANYTCP, R6B);
+	start(&f, &p, NULL, 0);
+	for (i = 0; i < 6; i++)
+		ext6(&f, IPPROTO_DSTOPTS, 8);
+	frag6(&f, 100, 0);
+	l4(&f, &p);
+	payload(&f, PAYLOAD);
+	finish(&f);
+	pass("IPv6 6 extension headers and a later fragment pass, EV_EXT_HDR",
+	     &f, EV_EXT_HDR);
+
 	p = flow(VIP6, IPPROTO_ICMPV6, 0);
 	build_ext(&f, &p, 2);
 	tx("IPv6 ICMPv6 after two extension headers", &f, V6_ICMP, R6A);
+	/* the payload length ends inside the second header */
+	set16(&f, f.l3 + 4, 8 + 8);
+	pass("IPv6 extension headers ending in Ethernet padding pass", &f, -1);
 
 	p = flow(VIP6, IPPROTO_TCP, 80);
 	start(&f, &p, NULL, 0);
