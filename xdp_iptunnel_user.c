@@ -210,7 +210,9 @@ static int parse_mac(const char *str, __u8 *mac)
 	char tail;
 	int i;
 
+	/* sscanf alone would read " 8" or "-1" as a byte */
 	if (strlen(str) != 17 ||
+	    strspn(str, "0123456789abcdefABCDEF:") != 17 ||
 	    sscanf(str, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2],
 		   &b[3], &b[4], &b[5], &tail) != ETH_ALEN)
 		return -1;

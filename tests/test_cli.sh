@@ -79,6 +79,8 @@ bad "invalid MAC" "$p-m '08:00:27:96:39': not a MAC address xx:xx:xx:xx:xx:xx" \
 	$good -m 08:00:27:96:39
 bad "invalid MAC digits" "$p-m '08:00:27:96:39:zz': not a MAC address xx:xx:xx:xx:xx:xx" \
 	$good -m 08:00:27:96:39:zz
+bad "MAC with a space or sign for a digit" "$p-m ' 8:00:27:96:39:-1': not a MAC address xx:xx:xx:xx:xx:xx" \
+	$good -m ' 8:00:27:96:39:-1'
 for port in 0 65536 http 80x ""; do
 	bad "port '$port'" "$p-p '$port': not a port 1-65535 or a range lo-hi" \
 		-i c0 -a 192.0.2.33 -p "$port" -s 192.0.2.10 -d 192.0.2.11 -m 08:00:27:96:39:d5
