@@ -1396,6 +1396,17 @@ static int map_fd(struct director *d, const char *name)
 	return map ? bpf_map__fd(map) : -1;
 }
 
+/* Only root may touch a director: say so, not that there is none. */
+static bool not_permitted(int err, const char *what)
+{
+	if (err != EPERM && err != EACCES)
+		return false;
+	fprintf(stderr,
+		"%s: not permitted to %s: run as root (CAP_BPF and CAP_NET_ADMIN)\n",
+		prog_name, what);
+	return true;
+}
+
 static int load_director(struct director *d, const char *path)
 {
 	int err;
@@ -1419,11 +1430,7 @@ static int load_director(struct director *d, const char *path)
 	}
 	err = bpf_object__load(d->obj);
 	if (err) {
-		if (err == -EPERM || err == -EACCES)
-			fprintf(stderr,
-				"%s: not permitted to load BPF programs: run as root (CAP_BPF and CAP_NET_ADMIN)\n",
-				prog_name);
-		else
+		if (!not_permitted(-err, "load BPF programs"))
 			fprintf(stderr, "%s: %s: cannot load it: %s (-v shows why)\n",
 				prog_name, path,
 				(libbpf_strerror(err, msg, sizeof(msg)), msg));
@@ -1620,6 +1627,8 @@ static int open_pinned(struct director *d, const struct options *opt)
 			return -1;
 		*maps[i].fd = bpf_obj_get(path);
 		if (*maps[i].fd < 0) {
+			if (not_permitted(errno, "change the director"))
+				return -1;
 			fprintf(stderr,
 				"%s: -i '%s': no director runs there (%s: %s)\n",
 				prog_name, opt->ifname, path, strerror(errno));
@@ -2104,8 +2113,10 @@ int main(int argc, char **argv)
 	if (opt.mode == STOP) {
 		if (mount_bpffs() || pin_path(path, sizeof(path), &opt, NULL) ||
 		    access(path, F_OK)) {
-			fprintf(stderr, "%s: -i '%s': no director to stop\n",
-				prog_name, opt.ifname);
+			if (!not_permitted(errno, "stop the director"))
+				fprintf(stderr,
+					"%s: -i '%s': no director to stop\n",
+					prog_name, opt.ifname);
 			goto out;
 		}
 		remove_pins(&opt);
