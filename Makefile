@@ -5,7 +5,7 @@
 #   make demo         the virtual lab: client, director, real servers
 #   make check        every test (installs missing Debian packages)
 #   make bench        benchmarks: table and plot in bench/
-#   make fuzz         the long differential fuzzing run
+#   make fuzz         the long fuzzing runs (tests/fuzz/Makefile)
 # Against a kernel tree, through kbuild (rules in Kbuild):
 #   make KDIR=/path/to/linux   from this directory, anywhere
 #   make M=samples/bpf         at the tree top, this directory being the
@@ -43,8 +43,9 @@ all:
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
-	rm -f tests/flowpick tests/fuzz_datapath
+	rm -f tests/flowpick
 	$(MAKE) -C tests clean
+	$(MAKE) -C tests/fuzz clean
 else
 all: xdp_iptunnel xdp_iptunnel_kern.o
 
@@ -55,8 +56,9 @@ xdp_iptunnel: xdp_iptunnel_user.c xdp_iptunnel_common.h
 	$(CC) $(USER_CFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(USER_LDLIBS)
 
 clean:
-	rm -f xdp_iptunnel xdp_iptunnel_kern.o tests/flowpick tests/fuzz_datapath
+	rm -f xdp_iptunnel xdp_iptunnel_kern.o tests/flowpick
 	$(MAKE) -C tests clean
+	$(MAKE) -C tests/fuzz clean
 endif
 
 lab/xdp_decap_kern.o: lab/xdp_decap_kern.c
@@ -65,20 +67,18 @@ lab/xdp_decap_kern.o: lab/xdp_decap_kern.c
 tests/flowpick: tests/flowpick.c
 	$(CC) $(USER_CFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(USER_LDLIBS)
 
-tests/fuzz_datapath: tests/fuzz_datapath.c xdp_iptunnel_common.h
-	$(CC) $(USER_CFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(USER_LDLIBS)
-
 deps:
 	tests/deps.sh check
 
 check: deps
-	$(MAKE) all tests/flowpick tests/fuzz_datapath lab/xdp_decap_kern.o
+	$(MAKE) all tests/flowpick lab/xdp_decap_kern.o
 	$(MAKE) -C tests test_kern
+	$(MAKE) -C tests/fuzz all
 	tests/run.sh \
 		"unit=tests/test_kern ./xdp_iptunnel_kern.o" \
 		"cli=tests/test_cli.sh" \
 		"faults=tests/test_faults.sh" \
-		"fuzz=tests/fuzz_datapath -n 20000 -s 1 ./xdp_iptunnel_kern.o" \
+		"fuzz=tests/fuzz/fuzz_datapath -n 20000 -s 1 ./xdp_iptunnel_kern.o" \
 		"lb=tests/test_lb.sh" \
 		"e2e=tests/e2e/run.sh" \
 		"e2e-lb=tests/e2e/test_lb_lab.sh" \
@@ -94,7 +94,7 @@ bench:
 patch:
 	kernel/make-patch.sh
 
-fuzz: all tests/fuzz_datapath
-	tests/fuzz_datapath -n 1000000 -s $$(date +%s) ./xdp_iptunnel_kern.o
+fuzz: all
+	$(MAKE) -C tests/fuzz fuzz
 
 endif
