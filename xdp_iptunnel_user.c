@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -1553,6 +1554,26 @@ static void remove_pins(const struct options *opt)
 	rmdir(PIN_ROOT);
 }
 
+/*
+ * A second loader starting on the interface would take the first's pins,
+ * not attached yet, for stale ones and remove them: starting, from the
+ * pins to the attachment, is serialised on the BPF filesystem's root,
+ * which is never removed. Best effort: -1 when it cannot be locked.
+ */
+static int start_lock(void)
+{
+	int fd;
+
+	if (mount_bpffs())
+		return -1;
+	fd = open(BPFFS, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0 && flock(fd, LOCK_EX)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 static int pin_maps(struct director *d, const struct options *opt)
 {
 	char path[PATH_MAX];
@@ -2095,7 +2116,7 @@ int main(int argc, char **argv)
 	struct director d = { .link_fd = -1 };
 	char path[PATH_MAX];
 	struct options opt;
-	int ret = 1;
+	int ret = 1, lock_fd = -1;
 	double t;
 
 	sigemptyset(&stop_signals);
@@ -2144,6 +2165,7 @@ int main(int argc, char **argv)
 			prog_name, opt.ifname, strerror(errno));
 		goto out;
 	}
+	lock_fd = start_lock();
 	if (pin_maps(&d, &opt))
 		goto out;
 	t = now_s();
@@ -2155,12 +2177,16 @@ int main(int argc, char **argv)
 	       cfg_time.rings, cfg_time.build_s * 1e3, cfg_time.push_s * 1e3);
 	if (attach_director(&d, &opt))
 		goto out;
+	close(lock_fd);
+	lock_fd = -1;
 	ret = poll_stats(&d, &opt) ? 1 : 0;
 	printf("%s: %s %s\n", prog_name,
 	       d.kept ? "left attached and pinned (--stop removes it):" :
 	       "detached from", opt.ifname);
 out:
 	close_director(&d, &opt);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	free_options(&opt);
 	return ret;
 }
