@@ -80,6 +80,7 @@ check: deps
 		"faults=tests/test_faults.sh" \
 		"fuzz=tests/fuzz/fuzz_datapath -n 20000 -s 1 ./xdp_iptunnel_kern.o" \
 		"fuzz-cli=tests/fuzz/run_cli.sh 20" \
+		"sanitize=tests/test_sanitize.sh" \
 		"lb=tests/test_lb.sh" \
 		"e2e=tests/e2e/run.sh" \
 		"e2e-lb=tests/e2e/test_lb_lab.sh" \

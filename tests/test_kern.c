@@ -1556,7 +1556,7 @@ static int print_warnings(enum libbpf_print_level level, const char *fmt,
 	return level == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
 }
 
-static void setup(const char *path)
+static struct bpf_object *setup(const char *path)
 {
 	struct bpf_program *prog;
 	struct bpf_object *obj;
@@ -1591,11 +1591,13 @@ static void setup(const char *path)
 	if (!batch_keys || !batch_values || !ev_values)
 		die("calloc");
 	fill_maps();
+	return obj;
 }
 
 int main(int argc, char **argv)
 {
 	char path[PATH_MAX] = "";
+	struct bpf_object *obj;
 	char self[PATH_MAX];
 	ssize_t n;
 
@@ -1609,7 +1611,7 @@ int main(int argc, char **argv)
 		snprintf(path, sizeof(path), "%s/../xdp_iptunnel_kern.o",
 			 dirname(self));
 	}
-	setup(path);
+	obj = setup(path);
 
 	test_encap();
 	test_selftest_shape();
@@ -1624,5 +1626,6 @@ int main(int argc, char **argv)
 	test_flow_src();
 
 	summary();
+	bpf_object__close(obj);
 	return failed ? 1 : 0;
 }
