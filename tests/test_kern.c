@@ -1186,11 +1186,24 @@ static void build_ext(struct frame *f, const struct pkt *p, unsigned int n)
 	finish(f);
 }
 
+/* n destination options headers, then a fragment at a non-zero offset */
+static void build_later(struct frame *f, const struct pkt *p, unsigned int n)
+{
+	unsigned int i;
+
+	start(f, p, NULL, 0);
+	for (i = 0; i < n; i++)
+		ext6(f, IPPROTO_DSTOPTS, 8);
+	frag6(f, 100, 0);
+	l4(f, p);
+	payload(f, PAYLOAD);
+	finish(f);
+}
+
 static void test_ipv6_ext(void)
 {
 	struct pkt p = flow(VIP6, IPPROTO_TCP, 80);
 	struct frame f;
-	int i;
 
 	/* read as ports, an 8-byte hop-by-hop header is 0x0600 -> 260 */
 	build_ext(&f, &p, 1);
@@ -1216,22 +1229,10 @@ static void test_ipv6_ext(void)
 
 	/* a later fragment ends the chain, but still counts as a header */
 	p.dst = VIP6_ANY;
-	start(&f, &p, NULL, 0);
-	for (i = 0; i < 5; i++)
-		ext6(&f, IPPROTO_DSTOPTS, 8);
-	frag6(&f, 100, 0);
-	l4(&f, &p);
-	payload(&f, PAYLOAD);
-	finish(&f);
+	build_later(&f, &p, 5);
 	tx("IPv6 5 extension headers and a later fragment", &f,
 	   V6_ANYTCP, R6B);
-	start(&f, &p, NULL, 0);
-	for (i = 0; i < 6; i++)
-		ext6(&f, IPPROTO_DSTOPTS, 8);
-	frag6(&f, 100, 0);
-	l4(&f, &p);
-	payload(&f, PAYLOAD);
-	finish(&f);
+	build_later(&f, &p, 6);
 	pass("IPv6 6 extension headers and a later fragment pass, EV_EXT_HDR",
 	     &f, EV_EXT_HDR);
 
