@@ -73,18 +73,23 @@ done
 # Two loaders started at the same instant, several times: exactly one
 # runs, and the maps pinned are the ones its program uses; the other is
 # refused. (One after the other: test_cli.sh.)
+loader() {
+	exec nsenter --net=/run/netns/$NS "$top/xdp_iptunnel" -i f0 \
+		-a 192.0.2.33 -p 80 -s 192.0.2.10 -d 192.0.2.11 \
+		-m 02:00:00:00:00:01 -T 3 >"$1" 2>&1
+}
 bad=""
 for round in 1 2 3 4 5 6; do
-	for l in a b; do
-		nsenter --net=/run/netns/$NS "$top/xdp_iptunnel" -i f0 \
-			-a 192.0.2.33 -p 80 -s 192.0.2.10 -d 192.0.2.11 \
-			-m 02:00:00:00:00:01 -T 3 >"$tmp/$l" 2>&1 &
-		eval "pid_$l=\$!"
-	done
+	loader "$tmp/a" &
+	pid_a=$!
+	loader "$tmp/b" &
+	pid_b=$!
 	# the loser gives up at once; then the winner has pinned its maps
 	for _ in $(seq 50); do
-		kill -0 "$pid_a" 2>/dev/null && kill -0 "$pid_b" 2>/dev/null ||
+		if ! kill -0 "$pid_a" 2>/dev/null ||
+		   ! kill -0 "$pid_b" 2>/dev/null; then
 			break
+		fi
 		sleep 0.05
 	done
 	sleep 0.5
