@@ -6,7 +6,7 @@
 #   make check        every test (installs missing Debian packages)
 #   make demo-ecmp    directors behind a BGP router (ECMP) in a lab
 #   make bench        benchmarks: table and plot in bench/
-#   make fuzz         the long differential fuzzing run
+#   make fuzz         the long fuzzing runs (tests/fuzz/Makefile)
 #   make patch        the upstream patch: kernel/out/*.patch [KDIR= OUT=]
 #   make check-kernel the in-tree build and patch checks alone
 # Against a kernel tree, through kbuild (rules in Kbuild):
@@ -46,8 +46,9 @@ all:
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
-	rm -f tests/flowpick tests/fuzz_datapath
+	rm -f tests/flowpick
 	$(MAKE) -C tests clean
+	$(MAKE) -C tests/fuzz clean
 else
 all: xdp_iptunnel xdp_iptunnel_kern.o
 
@@ -58,8 +59,9 @@ xdp_iptunnel: xdp_iptunnel_user.c xdp_iptunnel_common.h
 	$(CC) $(USER_CFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(USER_LDLIBS)
 
 clean:
-	rm -f xdp_iptunnel xdp_iptunnel_kern.o tests/flowpick tests/fuzz_datapath
+	rm -f xdp_iptunnel xdp_iptunnel_kern.o tests/flowpick
 	$(MAKE) -C tests clean
+	$(MAKE) -C tests/fuzz clean
 endif
 
 lab/xdp_decap_kern.o: lab/xdp_decap_kern.c
@@ -68,20 +70,20 @@ lab/xdp_decap_kern.o: lab/xdp_decap_kern.c
 tests/flowpick: tests/flowpick.c
 	$(CC) $(USER_CFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(USER_LDLIBS)
 
-tests/fuzz_datapath: tests/fuzz_datapath.c xdp_iptunnel_common.h
-	$(CC) $(USER_CFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(USER_LDLIBS)
-
 deps:
 	tests/deps.sh check
 
 check: deps
-	$(MAKE) all tests/flowpick tests/fuzz_datapath lab/xdp_decap_kern.o
+	$(MAKE) all tests/flowpick lab/xdp_decap_kern.o
 	$(MAKE) -C tests test_kern
+	$(MAKE) -C tests/fuzz all
 	tests/run.sh \
 		"unit=tests/test_kern ./xdp_iptunnel_kern.o" \
 		"cli=tests/test_cli.sh" \
 		"faults=tests/test_faults.sh" \
-		"fuzz=tests/fuzz_datapath -n 20000 -s 1 ./xdp_iptunnel_kern.o" \
+		"fuzz=tests/fuzz/fuzz_datapath -n 20000 -s 1 ./xdp_iptunnel_kern.o" \
+		"fuzz-cli=tests/fuzz/run_cli.sh 20" \
+		"sanitize=tests/test_sanitize.sh" \
 		"lb=tests/test_lb.sh" \
 		"e2e=tests/e2e/run.sh" \
 		"e2e-lb=tests/e2e/test_lb_lab.sh" \
@@ -104,7 +106,7 @@ patch:
 check-kernel:
 	tests/intree/run.sh
 
-fuzz: all tests/fuzz_datapath
-	tests/fuzz_datapath -n 1000000 -s $$(date +%s) ./xdp_iptunnel_kern.o
+fuzz: all
+	$(MAKE) -C tests/fuzz fuzz
 
 endif

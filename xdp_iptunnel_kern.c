@@ -227,8 +227,12 @@ static __always_inline void *skip_ipv6_ext(struct packet *pkt, void *hdr,
 				pkt->fragment = 1;
 			nexthdr = frag->nexthdr;
 			hdr += sizeof(*frag);
-			/* a later fragment carries payload, not headers */
-			if (bpf_ntohs(frag->frag_off) & IPV6_FRAG_OFF) {
+			/*
+			 * a later fragment carries payload, not headers;
+			 * as a seventh header it is one too many
+			 */
+			if (i < IPV6_EXT_MAX &&
+			    (bpf_ntohs(frag->frag_off) & IPV6_FRAG_OFF)) {
 				pkt->dst.protocol = nexthdr;
 				return hdr;
 			}
@@ -267,7 +271,8 @@ static __always_inline int parse_ipv6(struct packet *pkt, void *l3,
 	pkt->df = 1;		/* IPv6 is never fragmented on the way */
 
 	l4 = skip_ipv6_ext(pkt, l3 + sizeof(*ip6h), ip6h->nexthdr, data_end);
-	if (!l4)
+	/* headers that end in the Ethernet padding: not a datagram */
+	if (!l4 || l4 - l3 > pkt->l3_len)
 		return -1;
 	return parse_l4(pkt, l4, data_end, pkt->l3_len - (l4 - l3));
 }

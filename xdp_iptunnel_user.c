@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -210,7 +211,9 @@ static int parse_mac(const char *str, __u8 *mac)
 	char tail;
 	int i;
 
+	/* sscanf alone would read " 8" or "-1" as a byte */
 	if (strlen(str) != 17 ||
+	    strspn(str, "0123456789abcdefABCDEF:") != 17 ||
 	    sscanf(str, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2],
 		   &b[3], &b[4], &b[5], &tail) != ETH_ALEN)
 		return -1;
@@ -1394,6 +1397,17 @@ static int map_fd(struct director *d, const char *name)
 	return map ? bpf_map__fd(map) : -1;
 }
 
+/* Only root may touch a director: say so, not that there is none. */
+static bool not_permitted(int err, const char *what)
+{
+	if (err != EPERM && err != EACCES)
+		return false;
+	fprintf(stderr,
+		"%s: not permitted to %s: run as root (CAP_BPF and CAP_NET_ADMIN)\n",
+		prog_name, what);
+	return true;
+}
+
 static int load_director(struct director *d, const char *path)
 {
 	int err;
@@ -1417,11 +1431,7 @@ static int load_director(struct director *d, const char *path)
 	}
 	err = bpf_object__load(d->obj);
 	if (err) {
-		if (err == -EPERM || err == -EACCES)
-			fprintf(stderr,
-				"%s: not permitted to load BPF programs: run as root (CAP_BPF and CAP_NET_ADMIN)\n",
-				prog_name);
-		else
+		if (!not_permitted(-err, "load BPF programs"))
 			fprintf(stderr, "%s: %s: cannot load it: %s (-v shows why)\n",
 				prog_name, path,
 				(libbpf_strerror(err, msg, sizeof(msg)), msg));
@@ -1544,6 +1554,26 @@ static void remove_pins(const struct options *opt)
 	rmdir(PIN_ROOT);
 }
 
+/*
+ * A second loader starting on the interface would take the first's pins,
+ * not attached yet, for stale ones and remove them: starting, from the
+ * pins to the attachment, is serialised on the BPF filesystem's root,
+ * which is never removed. Best effort: -1 when it cannot be locked.
+ */
+static int start_lock(void)
+{
+	int fd;
+
+	if (mount_bpffs())
+		return -1;
+	fd = open(BPFFS, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0 && flock(fd, LOCK_EX)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 static int pin_maps(struct director *d, const struct options *opt)
 {
 	char path[PATH_MAX];
@@ -1618,6 +1648,8 @@ static int open_pinned(struct director *d, const struct options *opt)
 			return -1;
 		*maps[i].fd = bpf_obj_get(path);
 		if (*maps[i].fd < 0) {
+			if (not_permitted(errno, "change the director"))
+				return -1;
 			fprintf(stderr,
 				"%s: -i '%s': no director runs there (%s: %s)\n",
 				prog_name, opt->ifname, path, strerror(errno));
@@ -2084,7 +2116,7 @@ int main(int argc, char **argv)
 	struct director d = { .link_fd = -1 };
 	char path[PATH_MAX];
 	struct options opt;
-	int ret = 1;
+	int ret = 1, lock_fd = -1;
 	double t;
 
 	sigemptyset(&stop_signals);
@@ -2102,8 +2134,10 @@ int main(int argc, char **argv)
 	if (opt.mode == STOP) {
 		if (mount_bpffs() || pin_path(path, sizeof(path), &opt, NULL) ||
 		    access(path, F_OK)) {
-			fprintf(stderr, "%s: -i '%s': no director to stop\n",
-				prog_name, opt.ifname);
+			if (!not_permitted(errno, "stop the director"))
+				fprintf(stderr,
+					"%s: -i '%s': no director to stop\n",
+					prog_name, opt.ifname);
 			goto out;
 		}
 		remove_pins(&opt);
@@ -2131,6 +2165,7 @@ int main(int argc, char **argv)
 			prog_name, opt.ifname, strerror(errno));
 		goto out;
 	}
+	lock_fd = start_lock();
 	if (pin_maps(&d, &opt))
 		goto out;
 	t = now_s();
@@ -2142,12 +2177,16 @@ int main(int argc, char **argv)
 	       cfg_time.rings, cfg_time.build_s * 1e3, cfg_time.push_s * 1e3);
 	if (attach_director(&d, &opt))
 		goto out;
+	close(lock_fd);
+	lock_fd = -1;
 	ret = poll_stats(&d, &opt) ? 1 : 0;
 	printf("%s: %s %s\n", prog_name,
 	       d.kept ? "left attached and pinned (--stop removes it):" :
 	       "detached from", opt.ifname);
 out:
 	close_director(&d, &opt);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	free_options(&opt);
 	return ret;
 }

@@ -79,6 +79,8 @@ bad "invalid MAC" "$p-m '08:00:27:96:39': not a MAC address xx:xx:xx:xx:xx:xx" \
 	$good -m 08:00:27:96:39
 bad "invalid MAC digits" "$p-m '08:00:27:96:39:zz': not a MAC address xx:xx:xx:xx:xx:xx" \
 	$good -m 08:00:27:96:39:zz
+bad "MAC with a space or sign for a digit" "$p-m ' 8:00:27:96:39:-1': not a MAC address xx:xx:xx:xx:xx:xx" \
+	$good -m ' 8:00:27:96:39:-1'
 for port in 0 65536 http 80x ""; do
 	bad "port '$port'" "$p-p '$port': not a port 1-65535 or a range lo-hi" \
 		-i c0 -a 192.0.2.33 -p "$port" -s 192.0.2.10 -d 192.0.2.11 -m 08:00:27:96:39:d5
@@ -162,9 +164,10 @@ run() { nsenter --net=/run/netns/$NS "$top/xdp_iptunnel" "$@"; }
 rc=0
 nsenter --net=/run/netns/$NS setpriv --reuid=65534 --regid=65534 \
 	--clear-groups "$top/xdp_iptunnel" $good >"$tmp/out" 2>"$tmp/err" || rc=$?
-check "an unprivileged user: exit 1, one clear line, nothing attached ($(head -n 1 "$tmp/err"))" \
+check "an unprivileged user: exit 1, one clear line, nothing attached or pinned ($(head -n 1 "$tmp/err"))" \
 	sh -c "test $rc = 1 && test \$(wc -l <'$tmp/err') = 1 &&
-		grep -q 'run as root' '$tmp/err' && ! ip -n $NS link show c0 | grep -q ' xdp'"
+		grep -q 'run as root' '$tmp/err' && ! ip -n $NS link show c0 | grep -q ' xdp' &&
+		test ! -e $PINS"
 
 # ---- attaching, and every way of stopping --------------------------------
 # start ARGS...: the director in the background, until it says attached
@@ -203,9 +206,25 @@ finish() {
 started "the seed's command line (-i $ifindex -a ... -p 80-81 -s ... -d ... -m ...) attaches" \
 	-i "$ifindex" -a 192.0.2.33 -p 80-81 -s 192.0.2.10 -d 192.0.2.11 \
 	-m 08:00:27:96:39:d5
-check "while running, the maps are pinned root-only (directory 0700, files 0600)" \
-	sh -c "test \"\$(stat -c %a $PINS/c0)\" = 700 &&
-		test \"\$(stat -c %a $PINS/c0/vip_map)\" = 600"
+# every level of the pin path and every pin: only root may touch them
+modes=$(stat -c '%a %n' /sys/fs/bpf/xdp_iptunnel "$PINS" "$PINS/c0" \
+	"$PINS"/c0/* 2>&1 | awk '$1 != ($2 ~ /\/c0\// ? 600 : 700)')
+check "while running, the pins are root-only: $(find "$PINS/c0" -type f | wc -l) files 0600, their 3 directories 0700${modes:+: $modes}" \
+	sh -c "test -z '$modes' && test -e $PINS/c0/vip_map"
+# nobody may stop or change a running director
+id=$(ip -n $NS -d link show c0 | sed -n 's/.*prog\/xdp id \([0-9]*\).*/\1/p')
+vips=$(bpftool map dump pinned "$PINS/c0/vip_map" | md5sum)
+for args in "-i c0 --stop" "-U $good -p 443"; do
+	rc=0
+	# shellcheck disable=SC2086
+	nsenter --net=/run/netns/$NS setpriv --reuid=65534 --regid=65534 \
+		--clear-groups "$top/xdp_iptunnel" $args >"$tmp/out" 2>"$tmp/err" || rc=$?
+	check "unprivileged ${args%% -a*}: exit $rc, $(head -n 1 "$tmp/err"); the director, its program $id and vip_map unchanged" \
+		sh -c "test $rc = 1 && test \$(wc -l <'$tmp/err') = 1 &&
+			grep -q 'run as root' '$tmp/err' && kill -0 $pid &&
+			ip -n $NS -d link show c0 | grep -q 'prog/xdp id $id ' &&
+			test \"\$(bpftool map dump pinned $PINS/c0/vip_map | md5sum)\" = '$vips'"
+done
 check "bpftool prints the pinned maps with their BTF field names" \
 	sh -c "bpftool map dump pinned $PINS/c0/vip_map | grep -q port_min"
 rc=0

@@ -1186,6 +1186,20 @@ static void build_ext(struct frame *f, const struct pkt *p, unsigned int n)
 	finish(f);
 }
 
+/* n destination options headers, then a fragment at a non-zero offset */
+static void build_later(struct frame *f, const struct pkt *p, unsigned int n)
+{
+	unsigned int i;
+
+	start(f, p, NULL, 0);
+	for (i = 0; i < n; i++)
+		ext6(f, IPPROTO_DSTOPTS, 8);
+	frag6(f, 100, 0);
+	l4(f, p);
+	payload(f, PAYLOAD);
+	finish(f);
+}
+
 static void test_ipv6_ext(void)
 {
 	struct pkt p = flow(VIP6, IPPROTO_TCP, 80);
@@ -1213,9 +1227,21 @@ static void test_ipv6_ext(void)
 	build_ext(&f, &p, 7);
 	pass("IPv6 7 extension headers pass, EV_EXT_HDR", &f, EV_EXT_HDR);
 
+	/* a later fragment ends the chain, but still counts as a header */
+	p.dst = VIP6_ANY;
+	build_later(&f, &p, 5);
+	tx("IPv6 5 extension headers and a later fragment", &f,
+	   V6_ANYTCP, R6B);
+	build_later(&f, &p, 6);
+	pass("IPv6 6 extension headers and a later fragment pass, EV_EXT_HDR",
+	     &f, EV_EXT_HDR);
+
 	p = flow(VIP6, IPPROTO_ICMPV6, 0);
 	build_ext(&f, &p, 2);
 	tx("IPv6 ICMPv6 after two extension headers", &f, V6_ICMP, R6A);
+	/* the payload length ends inside the second header */
+	set16(&f, f.l3 + 4, 8 + 8);
+	pass("IPv6 extension headers ending in Ethernet padding pass", &f, -1);
 
 	p = flow(VIP6, IPPROTO_TCP, 80);
 	start(&f, &p, NULL, 0);
@@ -1531,7 +1557,7 @@ static int print_warnings(enum libbpf_print_level level, const char *fmt,
 	return level == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
 }
 
-static void setup(const char *path)
+static struct bpf_object *setup(const char *path)
 {
 	struct bpf_program *prog;
 	struct bpf_object *obj;
@@ -1566,11 +1592,13 @@ static void setup(const char *path)
 	if (!batch_keys || !batch_values || !ev_values)
 		die("calloc");
 	fill_maps();
+	return obj;
 }
 
 int main(int argc, char **argv)
 {
 	char path[PATH_MAX] = "";
+	struct bpf_object *obj;
 	char self[PATH_MAX];
 	ssize_t n;
 
@@ -1584,7 +1612,7 @@ int main(int argc, char **argv)
 		snprintf(path, sizeof(path), "%s/../xdp_iptunnel_kern.o",
 			 dirname(self));
 	}
-	setup(path);
+	obj = setup(path);
 
 	test_encap();
 	test_selftest_shape();
@@ -1599,5 +1627,6 @@ int main(int argc, char **argv)
 	test_flow_src();
 
 	summary();
+	bpf_object__close(obj);
 	return failed ? 1 : 0;
 }

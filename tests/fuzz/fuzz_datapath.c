@@ -1,0 +1,1487 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * fuzz_datapath: differential fuzzing of xdp_iptunnel_kern.o.
+ *
+ * Frames go through the XDP program with BPF_PROG_TEST_RUN (one run each)
+ * and through a reference model written here, from the documented
+ * behaviour, without code from the kern half: a byte-offset parser, its
+ * own jhash2 (lookup3 hashword), checksums and frame writer. The model
+ * says what must come out of each frame: XDP_PASS untouched, XDP_DROP
+ * (MTU without DF, no usable real), an ICMP/ICMPv6 "too big" to the
+ * sender, or the exact tunnelled frame.
+ *
+ * Checked per frame, each property counted on its own:
+ *   1 never XDP_ABORTED (nor any verdict but PASS, DROP, TX)
+ *   2 XDP_PASS leaves the frame byte-identical
+ *   3 XDP_TX tunnels only frames to a configured VIP, protocol and port
+ *   4 every XDP_TX frame has a valid outer header (version, lengths,
+ *     protocol, TTL, checksums) and the inner bytes unchanged
+ *   5 the verdict is the model's
+ *   6 every XDP_TX frame is the model's, byte for byte
+ *   7 the real chosen (outer destination and MAC) is the model's
+ * and at the end:
+ *   8 the event counted is the model's (per frame), and the per-VIP
+ *     and per-real counters equal its sums (at the end)
+ *   9 the frames reached every outcome the model distinguishes
+ *
+ * Frames: valid traffic to and around the VIPs (IPv4/IPv6, TCP, UDP,
+ * ICMP, others; ports in, at the edges of and out of the ranges), IPv4
+ * options and fragments, IPv6 extension header chains and fragments,
+ * VLAN/QinQ tags, Ethernet padding, sizes around the MTU; then
+ * mutations: truncation, bit flips, bad length fields, bad ihl, random
+ * bytes. A first pass truncates a set of valid frames at every offset.
+ *
+ *	fuzz_datapath [-n FRAMES] [-s SEED] [-v] [OBJECT]
+ *
+ * OBJECT defaults to xdp_iptunnel_kern.o two directories above this
+ * program. Run as root. Prints "ok N - name" or "not ok N - name: why",
+ * then "N passed, N failed"; exit status 1 on a failure.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "../../xdp_iptunnel_common.h"
+
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#define FRAME_MAX	2000
+#define OUT_MAX		(FRAME_MAX + 256)
+#define EXT_MAX		6	/* IPv6 extension headers skipped, documented */
+#define TTL		64
+#define NO_REAL		4095	/* a reals slot left empty */
+#define BAD_REAL	5000	/* beyond MAX_REALS */
+
+#ifndef fallthrough
+#define fallthrough	__attribute__((__fallthrough__))
+#endif
+
+enum { P_HOPOPTS = 0, P_ICMP = 1, P_IPIP = 4, P_TCP = 6, P_UDP = 17,
+	P_IPV6 = 41, P_ROUTING = 43, P_FRAGMENT = 44, P_GRE = 47,
+	P_ICMPV6 = 58, P_NONE = 59, P_DSTOPTS = 60 };
+
+/* ---- the configuration, as the model and the maps hold it ------------- */
+
+struct vip_conf {
+	struct vip_key key;
+	struct vip_value val;
+};
+
+static struct vip_conf vips[32];
+static int nr_vips;
+static struct real reals[MAX_REALS];
+static __u32 *rings[MAX_VIPS];
+static struct config cfg;
+
+static const __u8 dir_mac[ETH_ALEN] = { 0x02, 0, 0, 0, 0, 0x10 };
+
+static void die(const char *what)
+{
+	fprintf(stderr, "fuzz_datapath: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static int parse_ip(const char *s, __be32 *out)
+{
+	memset(out, 0, 16);
+	if (inet_pton(AF_INET, s, out) == 1)
+		return AF_INET;
+	if (inet_pton(AF_INET6, s, out) == 1)
+		return AF_INET6;
+	fprintf(stderr, "fuzz_datapath: bad address %s\n", s);
+	exit(1);
+}
+
+static void set_real(__u32 id, const char *saddr, const char *daddr)
+{
+	struct real *r = &reals[id];
+
+	r->family = parse_ip(saddr, r->saddr);
+	parse_ip(daddr, r->daddr);
+	r->dmac[0] = 0x02;
+	r->dmac[4] = id >> 8;
+	r->dmac[5] = id;
+}
+
+static struct vip_conf *add_vip(const char *addr, __u8 protocol,
+				__u32 nr_ranges)
+{
+	struct vip_conf *v = &vips[nr_vips++];
+
+	v->key.family = parse_ip(addr, v->key.addr);
+	v->key.protocol = protocol;
+	v->val.nr_ranges = nr_ranges;
+	return v;
+}
+
+static void set_range(struct vip_conf *v, int i, __u16 lo, __u16 hi,
+		      __u32 vip_id, __u32 real_id, __u32 flags)
+{
+	struct vip_range *r = &v->val.range[i];
+
+	r->port_min = lo;
+	r->port_max = hi;
+	r->vip_id = vip_id;
+	r->real_id = real_id;
+	r->flags = flags;
+}
+
+static __u32 mix32(__u32 x)
+{
+	x ^= x >> 16;
+	x *= 0x7feb352d;
+	x ^= x >> 15;
+	x *= 0x846ca68b;
+	return x ^ (x >> 16);
+}
+
+/* A Maglev-like table: any real_id per slot, from a list. */
+static void set_ring(__u32 vip_id, const __u32 *ids, int n)
+{
+	__u32 slot;
+
+	rings[vip_id] = malloc(MAGLEV_RING_SIZE * sizeof(__u32));
+	if (!rings[vip_id])
+		die("malloc");
+	for (slot = 0; slot < MAGLEV_RING_SIZE; slot++)
+		rings[vip_id][slot] = ids[mix32(slot ^ vip_id) % n];
+}
+
+static void build_config(void)
+{
+	static const __u32 ring_a[] = { 4, 5, 6, 7 };
+	static const __u32 ring_b[] = { 8, 9, 10, 11 };
+	static const __u32 ring_bad[] = { 0, 1, 2, 3, NO_REAL, BAD_REAL };
+	static const __u32 ring_mixed[] = { 0, 1, 8, 9, 10, 3 };
+	struct vip_conf *v;
+	char buf[64];
+	int i;
+
+	set_real(0, "192.0.2.10", "198.51.100.11");
+	set_real(1, "192.0.2.10", "198.51.100.12");
+	set_real(2, "2001:db8::10", "2001:db8:1::11");
+	set_real(3, "2001:db8::10", "2001:db8:1::12");
+	for (i = 0; i < 4; i++) {
+		snprintf(buf, sizeof(buf), "198.51.100.%d", 20 + i);
+		set_real(4 + i, "192.0.2.10", buf);
+		snprintf(buf, sizeof(buf), "2001:db8:1::%d", 20 + i);
+		set_real(8 + i, "2001:db8::10", buf);
+	}
+	set_ring(10, ring_a, ARRAY_SIZE(ring_a));
+	set_ring(11, ring_b, ARRAY_SIZE(ring_b));
+	set_ring(12, ring_bad, ARRAY_SIZE(ring_bad));
+	set_ring(24, ring_mixed, ARRAY_SIZE(ring_mixed));
+	/* vip_id 13 has VIP_F_RING and no ring: no usable real */
+
+	v = add_vip("192.0.2.1", P_TCP, 3);
+	set_range(v, 0, 80, 81, 1, 0, 0);
+	set_range(v, 1, 443, 443, 10, 0, VIP_F_RING);
+	set_range(v, 2, 8000, 8999, 2, 2, 0);		/* 4in6 */
+	v = add_vip("192.0.2.1", P_UDP, 2);
+	set_range(v, 0, 53, 53, 3, 1, VIP_F_FLOW_SRC);
+	set_range(v, 1, 1000, 65535, 12, 0, VIP_F_RING);
+	v = add_vip("192.0.2.1", P_ICMP, 1);
+	set_range(v, 0, 0, 0, 4, 0, 0);
+	v = add_vip("192.0.2.2", P_TCP, 1);
+	set_range(v, 0, 1, 65535, 11, 0, VIP_F_RING);	/* fragments too */
+	v = add_vip("192.0.2.2", P_GRE, 1);
+	set_range(v, 0, 0, 0, 5, NO_REAL, 0);
+	add_vip("192.0.2.2", P_UDP, 0);			/* no range */
+	/* more ranges claimed than exist: 8 are read; first match wins */
+	v = add_vip("192.0.2.3", P_TCP, 200);
+	set_range(v, 0, 100, 200, 6, 0, 0);
+	set_range(v, 1, 150, 160, 7, 1, 0);
+	set_range(v, 2, 22, 22, 13, 0, VIP_F_RING);
+	set_range(v, 3, 23, 23, 14, BAD_REAL, 0);
+	set_range(v, 7, 7000, 7001, 10, 0, VIP_F_RING | VIP_F_FLOW_SRC);
+	v = add_vip("192.0.2.3", P_IPV6, 1);
+	set_range(v, 0, 0, 0, 9, 0, 0);
+	v = add_vip("192.0.2.4", P_TCP, 1);
+	set_range(v, 0, 9000, 9000, 15, 9, 0);		/* 4in6 */
+	v = add_vip("192.0.2.4", P_UDP, 1);	/* range[7] is not read */
+	set_range(v, 0, 9, 9, 16, 1, 0);
+	set_range(v, 7, 8, 8, 17, 1, 0);
+
+	v = add_vip("2001:db8::1", P_TCP, 3);
+	set_range(v, 0, 80, 81, 20, 2, 0);
+	set_range(v, 1, 443, 443, 11, 0, VIP_F_RING);
+	set_range(v, 2, 8080, 8080, 21, 0, 0);		/* 6in4 */
+	v = add_vip("2001:db8::1", P_UDP, 1);
+	set_range(v, 0, 1, 65535, 22, 3, VIP_F_FLOW_SRC);
+	v = add_vip("2001:db8::1", P_ICMPV6, 1);
+	set_range(v, 0, 0, 0, 23, 3, 0);
+	v = add_vip("2001:db8::2", P_TCP, 1);
+	set_range(v, 0, 1000, 2000, 24, 0, VIP_F_RING | VIP_F_FLOW_SRC);
+	v = add_vip("2001:db8::2", P_NONE, 1);
+	set_range(v, 0, 0, 0, 25, 2, 0);
+	v = add_vip("2001:db8::2", P_UDP, 1);
+	set_range(v, 0, 53, 53, 26, NO_REAL, 0);
+	v = add_vip("2001:db8::3", P_TCP, 1);
+	set_range(v, 0, 0, 65535, 27, 3, 0);		/* port 0 too */
+	v = add_vip("2001:db8::3", P_ICMPV6, 1);
+	set_range(v, 0, 5, 10, 28, 3, 0);		/* never port 0 */
+	v = add_vip("2001:db8::3", P_ICMP, 1);		/* ICMPv4 in IPv6 */
+	set_range(v, 0, 0, 0, 29, 1, 0);
+
+	memcpy(cfg.smac, dir_mac, ETH_ALEN);
+}
+
+/* An MTU and --flow-src prefixes, changed every few hundred frames. */
+static void vary_config(__u32 r)
+{
+	static const __u16 mtus[] = { 1500, 1500, 0, 1280, 576, 9000, 1400 };
+	static const int len4[] = { 24, 16, 31 }, len6[] = { 64, 40, 127 };
+	int l4 = len4[r % 3], l6 = len6[(r / 3) % 3], i, bits;
+
+	cfg.mtu = mtus[(r / 9) % ARRAY_SIZE(mtus)];
+	if (cfg.mtu == 1400)
+		cfg.mtu += r % 200;
+	cfg.flow_src4_mask = htonl(~0U << (32 - l4));
+	cfg.flow_src4 = htonl(0xcb007100) & cfg.flow_src4_mask; /* 203.0.113 */
+	parse_ip("2001:db8:f00d::", cfg.flow_src6);
+	for (i = 0; i < 4; i++) {
+		bits = l6 - 32 * i;
+		bits = bits < 0 ? 0 : bits > 32 ? 32 : bits;
+		cfg.flow_src6_mask[i] = bits ? htonl(~0U << (32 - bits)) : 0;
+		cfg.flow_src6[i] &= cfg.flow_src6_mask[i];
+	}
+}
+
+/* ---- the reference model ---------------------------------------------- */
+
+static __u16 get16(const __u8 *p)
+{
+	return p[0] << 8 | p[1];
+}
+
+static void put16(__u8 *p, __u16 v)
+{
+	p[0] = v >> 8;
+	p[1] = v;
+}
+
+static void put32(__u8 *p, __u32 v)
+{
+	put16(p, v >> 16);
+	put16(p + 2, v);
+}
+
+/* RFC 1071 sum of n bytes from p, big-endian words, not folded */
+static __u32 sum_bytes(const __u8 *p, int n, __u32 sum)
+{
+	int i;
+
+	for (i = 0; i + 1 < n; i += 2)
+		sum += get16(p + i);
+	if (n & 1)
+		sum += p[n - 1] << 8;
+	return sum;
+}
+
+static __u16 fold(__u32 sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return sum;
+}
+
+static __u32 rotl(__u32 x, int k)
+{
+	return x << k | x >> (32 - k);
+}
+
+/* Bob Jenkins' lookup3 hashword(), which the kernel's jhash2() is */
+static __u32 hashword(const __u32 *k, int length, __u32 initval)
+{
+	__u32 a, b, c;
+
+	a = 0xdeadbeef + ((__u32)length << 2) + initval;
+	b = a;
+	c = a;
+	for (; length > 3; length -= 3, k += 3) {
+		a += k[0];
+		b += k[1];
+		c += k[2];
+		a -= c; a ^= rotl(c, 4);  c += b;
+		b -= a; b ^= rotl(a, 6);  a += c;
+		c -= b; c ^= rotl(b, 8);  b += a;
+		a -= c; a ^= rotl(c, 16); c += b;
+		b -= a; b ^= rotl(a, 19); a += c;
+		c -= b; c ^= rotl(b, 4);  b += a;
+	}
+	switch (length) {
+	case 3:
+		c += k[2];
+		fallthrough;
+	case 2:
+		b += k[1];
+		fallthrough;
+	case 1:
+		a += k[0];
+		c ^= b; c -= rotl(b, 14);
+		a ^= c; a -= rotl(c, 11);
+		b ^= a; b -= rotl(a, 25);
+		c ^= b; c -= rotl(b, 16);
+		a ^= c; a -= rotl(c, 4);
+		b ^= a; b -= rotl(a, 14);
+		c ^= b; c -= rotl(b, 24);
+		break;
+	}
+	return c;
+}
+
+/* What the model says, and which of its branches said it. */
+enum outcome {
+	O_NOT_IP, O_VLAN, O_BAD4, O_BAD6, O_NO_VIP, O_NO_RANGE, O_FRAGMENT,
+	O_EXT_HDR, O_NO_REAL, O_BIG_DROP, O_ICMP4, O_ICMP6, O_TX4IN4,
+	O_TX6IN6, O_TX4IN6, O_TX6IN4, O_TX_RING, O_TX_FLOW_SRC, O_TX_FRAG,
+	O_TX_EXT, O_TX_OPTIONS, O_TX_PADDED, O_TX_PORTLESS, NR_OUTCOMES
+};
+
+static const char *const outcome_names[NR_OUTCOMES] = {
+	"not IP", "VLAN", "bad IPv4", "bad IPv6", "no VIP", "no range",
+	"fragment", "ext_hdr", "no real", "too big dropped", "ICMP too big",
+	"ICMPv6 too big", "4in4", "6in6", "4in6", "6in4", "ring", "flow-src",
+	"tunnelled fragment", "tunnelled ext headers", "tunnelled options",
+	"tunnelled padded", "tunnelled port-less",
+};
+
+struct expect {
+	int action;
+	int event;		/* EV_* or -1 */
+	int vip_id;		/* counted when tunnelled */
+	int real_id;
+	unsigned int outcomes;	/* bit per enum outcome */
+	__u8 out[OUT_MAX];
+	int out_len;
+};
+
+/* What the model learnt of the inner datagram */
+struct inner {
+	int family, l3_len, hlen;
+	__u8 protocol, tos, df, fragment;
+	const __u8 *saddr, *daddr;
+	__u16 sport, dport, pmin, pmax;
+};
+
+static int pass(struct expect *e, int outcome)
+{
+	e->action = XDP_PASS;
+	e->outcomes |= 1U << outcome;
+	return 0;
+}
+
+static int is_ext(__u8 nh)
+{
+	return nh == P_HOPOPTS || nh == P_ROUTING || nh == P_DSTOPTS ||
+	       nh == P_FRAGMENT;
+}
+
+/* Headers and ports of f (len bytes, IP from byte 14); 0: it is IP. */
+static int model_parse(const __u8 *f, int len, struct inner *in,
+		       struct expect *e, int *l4)
+{
+	__u16 type = get16(f + 12), fo;
+	int end, off, n, need;
+	__u8 nh;
+
+	if (type == ETH_P_8021Q || type == ETH_P_8021AD)
+		return pass(e, O_VLAN);
+	if (type == ETH_P_IP) {
+		if (len < 34 || f[14] >> 4 != 4 || (f[14] & 15) < 5)
+			return pass(e, O_BAD4);
+		in->family = AF_INET;
+		in->hlen = (f[14] & 15) * 4;
+		in->l3_len = get16(f + 16);
+		if (in->l3_len < in->hlen || in->l3_len > len - 14)
+			return pass(e, O_BAD4);
+		in->tos = f[15];
+		fo = get16(f + 20);
+		in->df = !!(fo & 0x4000);
+		in->fragment = !!(fo & 0x3fff);
+		in->protocol = f[23];
+		in->saddr = f + 26;
+		in->daddr = f + 30;
+		*l4 = 14 + in->hlen;
+	} else if (type == ETH_P_IPV6) {
+		if (len < 54 || f[14] >> 4 != 6 || !get16(f + 18) ||
+		    get16(f + 18) > len - 54)
+			return pass(e, O_BAD6);
+		in->family = AF_INET6;
+		in->l3_len = 40 + get16(f + 18);
+		in->tos = get16(f + 14) >> 4;
+		in->df = 1;
+		in->saddr = f + 22;
+		in->daddr = f + 38;
+		/*
+		 * Up to EXT_MAX extension headers are skipped, read as far
+		 * as the frame holds them; a seventh is one too many. The
+		 * chain must end inside the payload length, else the
+		 * datagram is malformed.
+		 */
+		end = 14 + in->l3_len;
+		off = 54;
+		nh = f[20];
+		for (n = 0; is_ext(nh); n++) {
+			/* the part of a header that says what follows */
+			if (off + (nh == P_FRAGMENT ? 8 : 2) > len)
+				return pass(e, O_BAD6);
+			if (n == EXT_MAX) {
+				e->event = EV_EXT_HDR;
+				return pass(e, O_EXT_HDR);
+			}
+			if (nh != P_FRAGMENT) {
+				nh = f[off];
+				off += (f[off + 1] + 1) * 8;
+				continue;
+			}
+			fo = get16(f + off + 2);
+			in->fragment |= !!(fo & 0xfff9);
+			nh = f[off];
+			off += 8;
+			if (fo & 0xfff8)
+				break;	/* payload follows, not headers */
+		}
+		/* a chain that ends in the Ethernet padding is malformed */
+		if (off > end)
+			return pass(e, O_BAD6);
+		in->protocol = nh;
+		*l4 = off;
+	} else {
+		return pass(e, O_NOT_IP);
+	}
+	if (in->protocol != P_TCP && in->protocol != P_UDP)
+		return 1;	/* port-less: ports 0-0 */
+	if (in->fragment) {
+		in->pmin = 1;
+		in->pmax = 65535;
+		return 1;
+	}
+	need = in->protocol == P_TCP ? 20 : 8;
+	if (*l4 + need > 14 + in->l3_len)
+		return pass(e, in->family == AF_INET ? O_BAD4 : O_BAD6);
+	in->sport = get16(f + *l4);
+	in->dport = get16(f + *l4 + 2);
+	in->pmin = in->dport;
+	in->pmax = in->dport;
+	return 1;
+}
+
+static const struct vip_range *model_match(const struct inner *in,
+					   struct expect *e)
+{
+	const struct vip_value *val = NULL;
+	int i, n, alen = in->family == AF_INET ? 4 : 16;
+
+	for (i = 0; i < nr_vips && !val; i++)
+		if (vips[i].key.family == in->family &&
+		    vips[i].key.protocol == in->protocol &&
+		    !memcmp(vips[i].key.addr, in->daddr, alen))
+			val = &vips[i].val;
+	if (!val) {
+		pass(e, O_NO_VIP);
+		return NULL;
+	}
+	n = val->nr_ranges < VIP_MAX_RANGES ? val->nr_ranges : VIP_MAX_RANGES;
+	for (i = 0; i < n; i++)
+		if (val->range[i].port_min <= in->pmin &&
+		    in->pmax <= val->range[i].port_max)
+			return &val->range[i];
+	if (in->fragment) {
+		e->event = EV_FRAGMENT;
+		pass(e, O_FRAGMENT);
+	} else {
+		pass(e, O_NO_RANGE);
+	}
+	return NULL;
+}
+
+static __u32 model_hash(const struct inner *in)
+{
+	__u32 k[10] = {};
+	int n = in->family == AF_INET ? 4 : 16;
+
+	memcpy(k, in->saddr, n);
+	memcpy(k + 4, in->daddr, n);
+	k[8] = (__u32)in->sport << 16 | in->dport;
+	k[9] = in->protocol;
+	return hashword(k, 10, 0);
+}
+
+/* ICMP "fragmentation needed" / ICMPv6 "packet too big" to the sender */
+static void model_too_big(const __u8 *f, const struct inner *in, int olen,
+			  struct expect *e)
+{
+	__u8 *o = e->out, *ip = o + 14;
+	int quote, hdrs;
+	__u32 sum;
+
+	memcpy(o, f + 6, ETH_ALEN);
+	memcpy(o + 6, cfg.smac, ETH_ALEN);
+	e->action = XDP_TX;
+	if (in->family == AF_INET) {
+		quote = in->hlen + 8;
+		hdrs = 28;
+		put16(o + 12, ETH_P_IP);
+		memset(ip, 0, hdrs);
+		ip[0] = 0x45;
+		put16(ip + 2, hdrs + quote);
+		ip[8] = TTL;
+		ip[9] = P_ICMP;
+		memcpy(ip + 12, in->daddr, 4);
+		memcpy(ip + 16, in->saddr, 4);
+		put16(ip + 10, ~fold(sum_bytes(ip, 20, 0)));
+		ip[20] = 3;			/* destination unreachable */
+		ip[21] = 4;			/* fragmentation needed */
+		put16(ip + 26, cfg.mtu - olen);
+		memcpy(ip + hdrs, f + 14, quote);
+		put16(ip + 22, ~fold(sum_bytes(ip + 20, 8 + quote, 0)));
+		e->outcomes |= 1U << O_ICMP4;
+	} else {
+		quote = 48;
+		hdrs = 48;
+		put16(o + 12, ETH_P_IPV6);
+		memset(ip, 0, hdrs);
+		ip[0] = 0x60;
+		put16(ip + 4, 8 + quote);
+		ip[6] = P_ICMPV6;
+		ip[7] = TTL;
+		memcpy(ip + 8, in->daddr, 16);
+		memcpy(ip + 24, in->saddr, 16);
+		ip[40] = 2;			/* packet too big */
+		put32(ip + 44, cfg.mtu - olen);
+		memcpy(ip + hdrs, f + 14, quote);
+		sum = sum_bytes(ip + 8, 32, 8 + quote + P_ICMPV6);
+		put16(ip + 42, ~fold(sum_bytes(ip + 40, 8 + quote, sum)));
+		e->outcomes |= 1U << O_ICMP6;
+	}
+	e->out_len = 14 + hdrs + quote;
+}
+
+static void model_outer(const __u8 *f, int len, const struct inner *in,
+			const struct vip_range *r, const struct real *real,
+			__u32 hash, struct expect *e)
+{
+	int v4 = real->family == AF_INET, olen = v4 ? 20 : 40, i;
+	__u8 *o = e->out, *ip = o + 14, proto;
+	__u32 words[4];
+
+	proto = in->family == AF_INET ? P_IPIP : P_IPV6;
+	memcpy(words, real->saddr, 16);
+	if (r->flags & VIP_F_FLOW_SRC) {
+		if (v4)
+			words[0] = cfg.flow_src4 |
+				   (htonl(hash) & ~cfg.flow_src4_mask);
+		else
+			for (i = 0; i < 4; i++)
+				words[i] = cfg.flow_src6[i] |
+					   (htonl(hash ^ i) &
+					    ~cfg.flow_src6_mask[i]);
+	}
+	memcpy(o, real->dmac, ETH_ALEN);
+	memcpy(o + 6, cfg.smac, ETH_ALEN);
+	put16(o + 12, v4 ? ETH_P_IP : ETH_P_IPV6);
+	memset(ip, 0, olen);
+	if (v4) {
+		ip[0] = 0x45;
+		ip[1] = in->tos;
+		put16(ip + 2, in->l3_len + 20);
+		if (in->family == AF_INET)
+			memcpy(ip + 4, f + 18, 2);	/* identification */
+		if (in->df)
+			ip[6] = 0x40;
+		ip[8] = TTL;
+		ip[9] = proto;
+		memcpy(ip + 12, words, 4);
+		memcpy(ip + 16, real->daddr, 4);
+		put16(ip + 10, ~fold(sum_bytes(ip, 20, 0)));
+	} else {
+		put32(ip, 6U << 28 | (__u32)in->tos << 20);
+		put16(ip + 4, in->l3_len);
+		ip[6] = proto;
+		ip[7] = TTL;
+		memcpy(ip + 8, words, 16);
+		memcpy(ip + 24, real->daddr, 16);
+	}
+	memcpy(ip + olen, f + 14, len - 14);
+	e->out_len = len + olen;
+	e->action = XDP_TX;
+	if (in->family == AF_INET)
+		e->outcomes |= 1U << (v4 ? O_TX4IN4 : O_TX4IN6);
+	else
+		e->outcomes |= 1U << (v4 ? O_TX6IN4 : O_TX6IN6);
+	if (r->flags & VIP_F_RING)
+		e->outcomes |= 1U << O_TX_RING;
+	if (r->flags & VIP_F_FLOW_SRC)
+		e->outcomes |= 1U << O_TX_FLOW_SRC;
+	if (in->fragment)
+		e->outcomes |= 1U << O_TX_FRAG;
+	if (in->family == AF_INET6 && is_ext(f[20]))
+		e->outcomes |= 1U << O_TX_EXT;
+	if (in->family == AF_INET && in->hlen > 20)
+		e->outcomes |= 1U << O_TX_OPTIONS;
+	if (len > 14 + in->l3_len)
+		e->outcomes |= 1U << O_TX_PADDED;
+	if (in->protocol != P_TCP && in->protocol != P_UDP)
+		e->outcomes |= 1U << O_TX_PORTLESS;
+}
+
+static void model(const __u8 *f, int len, struct expect *e)
+{
+	const struct vip_range *r;
+	const struct real *real;
+	struct inner in = {};
+	__u32 hash = 0, id;
+	int l4, olen;
+
+	e->event = -1;
+	e->outcomes = 0;
+	e->vip_id = -1;
+	e->real_id = -1;
+	e->out_len = 0;
+	if (!model_parse(f, len, &in, e, &l4))
+		return;
+	r = model_match(&in, e);
+	if (!r)
+		return;
+	if (r->flags & (VIP_F_RING | VIP_F_FLOW_SRC))
+		hash = model_hash(&in);
+	id = r->real_id;
+	if (r->flags & VIP_F_RING)
+		id = r->vip_id < MAX_VIPS && rings[r->vip_id] ?
+		     rings[r->vip_id][hash % MAGLEV_RING_SIZE] : BAD_REAL;
+	real = id < MAX_REALS && reals[id].family ? &reals[id] : NULL;
+	if (!real) {
+		e->action = XDP_DROP;
+		e->event = EV_NO_REAL;
+		e->outcomes |= 1U << O_NO_REAL;
+		return;
+	}
+	olen = real->family == AF_INET ? 20 : 40;
+	if (cfg.mtu && in.l3_len + olen > cfg.mtu) {
+		e->event = EV_TOO_BIG;
+		if (in.family == AF_INET6 ||
+		    (in.df && in.l3_len >= in.hlen + 8)) {
+			model_too_big(f, &in, olen, e);
+			return;
+		}
+		e->action = XDP_DROP;
+		e->outcomes |= 1U << O_BIG_DROP;
+		return;
+	}
+	e->vip_id = r->vip_id;
+	e->real_id = id;
+	model_outer(f, len, &in, r, real, hash, e);
+}
+
+/* ---- properties that hold whatever the model says --------------------- */
+
+static int is_vip_addr(int family, const __u8 *a)
+{
+	int i;
+
+	for (i = 0; i < nr_vips; i++)
+		if (vips[i].key.family == family &&
+		    !memcmp(vips[i].key.addr, a, family == AF_INET ? 4 : 16))
+			return 1;
+	return 0;
+}
+
+/*
+ * Property 3: a tunnelled frame was sent to a VIP address; where its
+ * protocol and port can be read without walking headers (IPv4 that is
+ * not a fragment, IPv6 without extension headers) they are a configured
+ * (VIP, protocol) with a range holding the port.
+ */
+static const char *check_configured(const __u8 *f, int len)
+{
+	int v6 = get16(f + 12) == ETH_P_IPV6, i, l4, n;
+	__u8 proto;
+	__u16 port = 0;
+
+	if (!is_vip_addr(v6 ? AF_INET6 : AF_INET, f + (v6 ? 38 : 30)))
+		return "tunnelled a frame not sent to a VIP address";
+	if (v6) {
+		proto = f[20];
+		l4 = 54;
+		if (is_ext(proto))
+			return NULL;
+	} else {
+		if (get16(f + 20) & 0x3fff)
+			return NULL;
+		proto = f[23];
+		l4 = 14 + (f[14] & 15) * 4;
+	}
+	if ((proto == P_TCP || proto == P_UDP) && l4 + 4 <= len)
+		port = get16(f + l4 + 2);
+	for (i = 0; i < nr_vips; i++) {
+		const struct vip_conf *v = &vips[i];
+
+		if (v->key.family != (v6 ? AF_INET6 : AF_INET) ||
+		    v->key.protocol != proto ||
+		    memcmp(v->key.addr, f + (v6 ? 38 : 30), v6 ? 16 : 4))
+			continue;
+		n = v->val.nr_ranges < 8 ? v->val.nr_ranges : 8;
+		while (n--)
+			if (v->val.range[n].port_min <= port &&
+			    port <= v->val.range[n].port_max)
+				return NULL;
+		return "tunnelled a port outside the VIP's ranges";
+	}
+	return "tunnelled a protocol the VIP does not have";
+}
+
+/* The inner datagram's own idea of its length */
+static int inner_l3_len(const __u8 *ip, int family)
+{
+	return family == AF_INET ? get16(ip + 2) : 40 + get16(ip + 4);
+}
+
+/* Property 4: outer header valid, inner bytes unchanged */
+static const char *check_outer(const __u8 *f, int len, const __u8 *o,
+			       int olen_total)
+{
+	int o4 = get16(o + 12) == ETH_P_IP, i4 = get16(f + 12) == ETH_P_IP;
+	int hl = o4 ? 20 : 40, l3, k;
+	const __u8 *ip = o + 14;
+	__u8 proto;
+	__u32 sum;
+
+	if (get16(o + 12) != ETH_P_IP && get16(o + 12) != ETH_P_IPV6)
+		return "TX frame is not IPv4 or IPv6";
+	if (memcmp(o + 6, cfg.smac, ETH_ALEN))
+		return "TX source MAC is not the interface's";
+	if (o4 && (ip[0] != 0x45 || fold(sum_bytes(ip, 20, 0)) != 0xffff))
+		return "outer IPv4 version, ihl or checksum wrong";
+	if (!o4 && ip[0] >> 4 != 6)
+		return "outer IPv6 version wrong";
+	proto = o4 ? ip[9] : ip[6];
+	if (proto == P_ICMP || proto == P_ICMPV6) {
+		/* an answer to the sender: checksums and the quote */
+		if (proto != (o4 ? P_ICMP : P_ICMPV6))
+			return "ICMP of the wrong family";
+		if (memcmp(o, f + 6, ETH_ALEN))
+			return "ICMP error not to the sender's MAC";
+		if (!is_vip_addr(o4 ? AF_INET : AF_INET6, ip + (o4 ? 12 : 8)))
+			return "ICMP error not from a VIP";
+		l3 = inner_l3_len(ip, o4 ? AF_INET : AF_INET6);
+		if (14 + l3 != olen_total || l3 < hl + 8)
+			return "ICMP error length fields wrong";
+		sum = o4 ? 0 : sum_bytes(ip + 8, 32, l3 - 40 + P_ICMPV6);
+		if (fold(sum_bytes(ip + hl, l3 - hl, sum)) != 0xffff)
+			return "ICMP checksum wrong";
+		if (memcmp(ip + hl + 8, f + 14, l3 - hl - 8))
+			return "ICMP error does not quote the datagram";
+		return NULL;
+	}
+	if (proto != (i4 ? P_IPIP : P_IPV6))
+		return "outer protocol does not match the inner family";
+	if (olen_total != len + hl || memcmp(ip + hl, f + 14, len - 14))
+		return "inner bytes changed";
+	l3 = inner_l3_len(f + 14, i4 ? AF_INET : AF_INET6);
+	if (o4 && (get16(ip + 2) != l3 + 20 || ip[8] != TTL))
+		return "outer IPv4 total length or TTL wrong";
+	if (!o4 && (get16(ip + 4) != l3 || ip[7] != TTL))
+		return "outer IPv6 payload length or hop limit wrong";
+	for (k = 0; k < MAX_REALS; k++)
+		if (reals[k].family == (o4 ? AF_INET : AF_INET6) &&
+		    !memcmp(ip + (o4 ? 16 : 24), reals[k].daddr, o4 ? 4 : 16) &&
+		    !memcmp(o, reals[k].dmac, ETH_ALEN))
+			break;
+	if (k == MAX_REALS)
+		return "outer destination or MAC is no configured real's";
+	return check_configured(f, len);
+}
+
+/* ---- frames ------------------------------------------------------------ */
+
+static __u64 rnd_state;
+
+static __u32 rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state >> 16;
+}
+
+static int chance(int percent)
+{
+	return rnd() % 100 < (__u32)percent;
+}
+
+struct spec {
+	int v6, vlan, opts, nr_ext, payload, pad;
+	int l3_target;		/* IP length to reach, or 0 */
+	const __u8 *dst;
+	__u8 proto, tos;
+	__u16 sport, dport, frag_off;
+	__u8 ext[10];
+	__u16 ext_frag[10];
+	__u8 ext_len[10];
+};
+
+static const char *const near_addrs[] = {
+	"192.0.2.5", "192.0.2.0", "198.51.100.11", "0.0.0.0",
+	"2001:db8::4", "2001:db8::1:1", "::ffff:192.0.2.1", "::",
+};
+
+/* A port at or around one of the ranges of VIP v, or any */
+static __u16 pick_port(const struct vip_conf *v)
+{
+	static const __u16 any[] = { 0, 1, 53, 80, 443, 65535 };
+	const struct vip_range *r;
+	int n;
+
+	if (!v || chance(10))
+		return chance(50) ? any[rnd() % ARRAY_SIZE(any)] : rnd();
+	n = v->val.nr_ranges < 8 ? v->val.nr_ranges : 8;
+	if (!n)
+		return rnd();
+	r = &v->val.range[rnd() % n];
+	switch (rnd() % 6) {
+	case 0:
+		return r->port_min - 1;
+	case 1:
+		return r->port_min;
+	case 2:
+		return r->port_max;
+	case 3:
+		return r->port_max + 1;
+	default:
+		return r->port_min + rnd() % (r->port_max - r->port_min + 1);
+	}
+}
+
+static void random_spec(struct spec *s)
+{
+	static const __u8 protos[] = { P_TCP, P_UDP, P_ICMP, P_ICMPV6, P_GRE,
+		P_NONE, P_IPV6, P_IPIP, 132 };
+	static const __u16 frags4[] = { 0x2000, 0x0001, 0x2001, 0x4000 | 0x1,
+		0x1fff, 0x8000 };
+	static const __u16 frags6[] = { 0, 1, 8, 9, 0xfff8, 6 };
+	static const __u8 exts[] = { P_HOPOPTS, P_ROUTING, P_DSTOPTS,
+		P_FRAGMENT };
+	static __be32 near[ARRAY_SIZE(near_addrs)][4];
+	static int near_ready;
+	const struct vip_conf *v = NULL;
+	int i, family;
+
+	if (!near_ready) {
+		for (i = 0; i < (int)ARRAY_SIZE(near_addrs); i++)
+			parse_ip(near_addrs[i], near[i]);
+		near_ready = 1;
+	}
+	memset(s, 0, sizeof(*s));
+	s->v6 = rnd() % 2;
+	family = s->v6 ? AF_INET6 : AF_INET;
+	if (chance(85)) {
+		do
+			v = &vips[rnd() % nr_vips];
+		while (v->key.family != family);
+		s->dst = (const __u8 *)v->key.addr;
+		s->proto = v->key.protocol;
+	} else {
+		do
+			i = rnd() % ARRAY_SIZE(near_addrs);
+		while (!strchr(near_addrs[i], ':') != !s->v6);
+		s->dst = (const __u8 *)near[i];
+		s->proto = protos[rnd() % ARRAY_SIZE(protos)];
+	}
+	if (chance(15))
+		s->proto = chance(80) ? protos[rnd() % ARRAY_SIZE(protos)] :
+					rnd();
+	s->sport = rnd();
+	s->dport = pick_port(v);
+	s->tos = chance(50) ? rnd() : 0;
+	if (!s->v6) {
+		if (chance(20))
+			s->opts = 4 * (1 + rnd() % 10);
+		s->frag_off = chance(70) ? 0x4000 : 0;
+		if (chance(15))
+			s->frag_off = frags4[rnd() % ARRAY_SIZE(frags4)];
+	} else if (chance(35)) {
+		s->nr_ext = 1 + rnd() % 8;
+		for (i = 0; i < s->nr_ext; i++) {
+			s->ext[i] = exts[rnd() % ARRAY_SIZE(exts)];
+			s->ext_len[i] = chance(80) ? rnd() % 3 : rnd() % 8;
+			s->ext_frag[i] = frags6[rnd() % ARRAY_SIZE(frags6)];
+		}
+	}
+	s->payload = chance(70) ? rnd() % 40 : rnd() % 300;
+	if (chance(6))
+		s->payload = 1100 + rnd() % 500;	/* around the MTUs */
+	if (chance(3) && cfg.mtu && cfg.mtu < FRAME_MAX - 200)
+		s->l3_target = cfg.mtu - (rnd() % 2 ? 20 : 40) + rnd() % 3 - 1;
+	if (chance(10))
+		s->pad = 1 + rnd() % 30;
+	if (chance(4))
+		s->vlan = 1 + rnd() % 2;
+}
+
+/* Write the frame of s into f; returns its length. */
+static int build(__u8 *f, const struct spec *s)
+{
+	int off = 12, l3, l4, end, i, n, hlen = 0;
+	__u8 *nh;
+
+	memcpy(f, dir_mac, ETH_ALEN);
+	f[6] = 0x02;
+	f[7] = 0xc1;
+	put32(f + 8, rnd());
+	for (i = 0; i < s->vlan; i++) {
+		put16(f + off, i == 0 && s->vlan == 2 ? ETH_P_8021AD :
+							ETH_P_8021Q);
+		put16(f + off + 2, rnd() & 0xfff);
+		off += 4;
+	}
+	put16(f + off, s->v6 ? ETH_P_IPV6 : ETH_P_IP);
+	l3 = off + 2;
+	if (!s->v6) {
+		hlen = 20 + s->opts;
+		f[l3] = 0x40 | hlen / 4;
+		f[l3 + 1] = s->tos;
+		put16(f + l3 + 4, rnd());
+		put16(f + l3 + 6, s->frag_off);
+		f[l3 + 8] = 63;
+		f[l3 + 9] = s->proto;
+		put16(f + l3 + 10, 0);
+		put32(f + l3 + 12, 0xc6336400 | (rnd() & 0xff));
+		memcpy(f + l3 + 16, s->dst, 4);
+		for (i = 20; i < hlen; i++)
+			f[l3 + i] = chance(70) ? 1 : rnd();	/* NOPs */
+		l4 = l3 + hlen;
+	} else {
+		put32(f + l3, 6U << 28 | (__u32)s->tos << 20 |
+			      (rnd() & 0xfffff));
+		nh = f + l3 + 6;
+		f[l3 + 7] = 63;
+		put32(f + l3 + 8, 0x20010db8);
+		put32(f + l3 + 12, 0xc);
+		put32(f + l3 + 16, 0);
+		put32(f + l3 + 20, rnd() & 0xffff);
+		memcpy(f + l3 + 24, s->dst, 16);
+		l4 = l3 + 40;
+		for (i = 0; i < s->nr_ext; i++) {
+			*nh = s->ext[i];
+			nh = f + l4;
+			if (s->ext[i] == P_FRAGMENT) {
+				f[l4 + 1] = 0;
+				put16(f + l4 + 2, s->ext_frag[i]);
+				put32(f + l4 + 4, rnd());
+				l4 += 8;
+				continue;
+			}
+			f[l4 + 1] = s->ext_len[i];
+			memset(f + l4 + 2, 0, (s->ext_len[i] + 1) * 8 - 2);
+			f[l4 + 2] = 1;				/* PadN */
+			f[l4 + 3] = (s->ext_len[i] + 1) * 8 - 4;
+			l4 += (s->ext_len[i] + 1) * 8;
+		}
+		*nh = s->proto;
+	}
+	end = l4;
+	if (s->proto == P_TCP || s->proto == P_UDP) {
+		put16(f + l4, s->sport);
+		put16(f + l4 + 2, s->dport);
+		if (s->proto == P_TCP) {
+			for (i = 4; i < 20; i++)
+				f[l4 + i] = rnd();
+			f[l4 + 12] = 0x50;
+			end = l4 + 20;
+		} else {
+			put16(f + l4 + 4, 8 + s->payload);
+			put16(f + l4 + 6, rnd());
+			end = l4 + 8;
+		}
+	} else if (s->proto == P_ICMP || s->proto == P_ICMPV6) {
+		f[l4] = s->proto == P_ICMP ? 8 : 128;	/* echo request */
+		f[l4 + 1] = 0;
+		put16(f + l4 + 2, rnd());
+		put32(f + l4 + 4, rnd());
+		end = l4 + 8;
+	}
+	n = s->l3_target ? s->l3_target - (end - l3) : s->payload;
+	for (i = 0; i < n && end < FRAME_MAX - 64; i++)
+		f[end++] = rnd();
+	if (!s->v6) {
+		put16(f + l3 + 2, end - l3);
+		put16(f + l3 + 10, ~fold(sum_bytes(f + l3, hlen, 0)));
+	} else {
+		put16(f + l3 + 4, end - l3 - 40);
+	}
+	for (i = 0; i < s->pad && end < FRAME_MAX; i++)
+		f[end++] = chance(50) ? 0 : rnd();
+	return end;
+}
+
+static void mutate(__u8 *f, int *len)
+{
+	int i, n, v6 = get16(f + 12) == ETH_P_IPV6;
+
+	switch (rnd() % 9) {
+	case 0:					/* truncate */
+		*len = 14 + rnd() % (*len - 13);
+		break;
+	case 1:					/* flip bits */
+		for (n = 1 + rnd() % 4; n--;)
+			f[rnd() % *len] ^= 1 << rnd() % 8;
+		break;
+	case 2:					/* a header byte */
+		i = 14 + rnd() % 80;
+		if (i < *len)
+			f[i] = rnd();
+		break;
+	case 3:					/* length fields */
+		if (*len < 20)
+			break;
+		n = get16(f + (v6 ? 18 : 16));
+		switch (rnd() % 6) {
+		case 0:
+			n = 0;
+			break;
+		case 1:
+			n = 0xffff;
+			break;
+		case 2:
+			n += 1;
+			break;
+		case 3:
+			n -= 1;
+			break;
+		case 4:			/* ending in the first L4 bytes */
+			n = (v6 ? 0 : (f[14] & 15) * 4) + rnd() % 24;
+			break;
+		default:
+			n = rnd() % (*len + 8);
+		}
+		put16(f + (v6 ? 18 : 16), n);
+		break;
+	case 4:					/* ihl or version */
+		if (*len > 14)
+			f[14] = chance(50) ? (f[14] & 0xf0) | rnd() % 16 : rnd();
+		break;
+	case 5:					/* fragment bits */
+		if (!v6 && *len > 22)
+			put16(f + 20, rnd() % 4 ? rnd() & 0xe000 : rnd());
+		else if (v6 && *len > 20)
+			f[20] = P_FRAGMENT;
+		break;
+	case 6:					/* padding */
+		for (n = 1 + rnd() % 40; n-- && *len < FRAME_MAX;)
+			f[(*len)++] = rnd();
+		break;
+	case 7:					/* next header */
+		if (v6 && *len > 20)
+			f[20] = rnd() % 2 ? P_HOPOPTS : rnd() % 64;
+		else if (*len > 23)
+			f[23] = rnd() % 2 ? P_TCP : rnd();
+		break;
+	default:				/* noise behind a type */
+		for (i = 14; i < *len; i++)
+			f[i] = rnd();
+		if (chance(50))
+			f[14] = v6 ? 0x60 : 0x45;
+		break;
+	}
+}
+
+/* ---- running ------------------------------------------------------------ */
+
+enum check { C_ABORTED, C_PASS, C_CONFIGURED, C_OUTER, C_VERDICT,
+	C_BYTES, C_REAL, C_COUNTERS, C_COVERAGE, NR_CHECKS };
+
+static const char *const check_names[NR_CHECKS] = {
+	"never XDP_ABORTED or an unknown verdict",
+	"XDP_PASS leaves the frame byte-identical",
+	"XDP_TX tunnels only frames to a configured VIP, protocol and port",
+	"every XDP_TX frame has a valid outer header and the inner bytes unchanged",
+	"the verdict is the reference model's",
+	"every XDP_TX frame is the model's, byte for byte",
+	"the real chosen (outer destination, MAC) is the model's",
+	"events, per-VIP and per-real counters equal the model's",
+	"the frames reached every outcome of the model",
+};
+
+static unsigned long violations[NR_CHECKS];
+static char first_why[NR_CHECKS][160];
+static int verbose;
+static unsigned long frames, sweep_frames, by_action[XDP_REDIRECT + 2];
+static unsigned long outcome_count[NR_OUTCOMES];
+static __u64 want_vip[MAX_VIPS][2], want_real[MAX_REALS][2];
+static int prog_fd, nr_cpus;
+static int fd_config, fd_vip_stats, fd_real_stats, fd_events;
+
+static void hexdump(const char *what, const __u8 *p, int n)
+{
+	int i;
+
+	if (!n)
+		return;
+	printf("#   %s (%d bytes):", what, n);
+	for (i = 0; i < n; i++)
+		printf("%s%02x", i % 32 ? " " : "\n#     ", p[i]);
+	printf("\n");
+}
+
+/* A frame that breaks check c: counted, the first few shown */
+static void report(enum check c, const __u8 *in, int len, const __u8 *out,
+		   int out_len, const char *fmt, ...)
+{
+	char why[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (!violations[c]++)
+		snprintf(first_why[c], sizeof(first_why[c]), "frame %lu: %.130s",
+			 frames, why);
+	if (violations[c] > 3 && !verbose)
+		return;
+	printf("# check %d fails (%s): frame %lu: %s\n", c + 1,
+	       check_names[c], frames, why);
+	if (verbose || violations[c] == 1) {
+		hexdump("in", in, len);
+		if (out)
+			hexdump("out", out, out_len);
+	}
+}
+
+static const char *const action_names[] = {
+	"ABORTED", "DROP", "PASS", "TX", "REDIRECT", "?",
+};
+
+static const char *action_name(__u32 a)
+{
+	return action_names[a < XDP_REDIRECT ? a : XDP_REDIRECT + 1];
+}
+
+/* The events map summed over CPUs, in one system call */
+static void read_events(__u64 *sum)
+{
+	static __u64 buf[EV_MAX * 512];
+	__u32 keys[EV_MAX], out, n = EV_MAX;
+	int id, cpu;
+
+	if (bpf_map_lookup_batch(fd_events, NULL, &out, keys, buf, &n, NULL) &&
+	    errno != ENOENT)
+		die("events");
+	for (id = 0; id < EV_MAX; id++)
+		for (sum[id] = 0, cpu = 0; cpu < nr_cpus; cpu++)
+			sum[id] += buf[id * nr_cpus + cpu];
+}
+
+static void run_frame(const __u8 *in, int len)
+{
+	static __u8 out[OUT_MAX];
+	static struct expect e;
+	struct bpf_test_run_opts t = {
+		.sz = sizeof(t),
+		.data_in = in,
+		.data_size_in = len,
+		.data_out = out,
+		.data_size_out = sizeof(out),
+		.repeat = 1,
+	};
+	static __u64 ev_now[EV_MAX], ev_last[EV_MAX];
+	const char *why;
+	int i, olen;
+
+	model(in, len, &e);
+	if (bpf_prog_test_run_opts(prog_fd, &t))
+		die("BPF_PROG_TEST_RUN");
+	frames++;
+	olen = t.data_size_out;
+	by_action[t.retval <= XDP_REDIRECT ? t.retval : XDP_REDIRECT + 1]++;
+	for (i = 0; i < NR_OUTCOMES; i++)
+		outcome_count[i] += e.outcomes >> i & 1;
+	if (e.vip_id >= 0) {
+		want_vip[e.vip_id][0]++;
+		want_vip[e.vip_id][1] += len;
+		want_real[e.real_id][0]++;
+		want_real[e.real_id][1] += len;
+	}
+
+	read_events(ev_now);
+	for (i = 0; i < EV_MAX; i++) {
+		if (ev_now[i] - ev_last[i] != (__u64)(i == e.event))
+			report(C_COUNTERS, in, len, NULL, 0,
+			       "event %d counted %llu times, the model %d", i,
+			       (unsigned long long)(ev_now[i] - ev_last[i]),
+			       i == e.event);
+		ev_last[i] = ev_now[i];
+	}
+	if (t.retval != XDP_PASS && t.retval != XDP_DROP &&
+	    t.retval != XDP_TX)
+		report(C_ABORTED, in, len, NULL, 0, "XDP_%s",
+		       action_name(t.retval));
+	if (t.retval == XDP_PASS && (olen != len || memcmp(out, in, len)))
+		report(C_PASS, in, len, out, olen, "frame changed");
+	if (t.retval == XDP_TX && olen >= 34) {
+		why = check_outer(in, len, out, olen);
+		if (why)
+			report(strstr(why, "tunnelled") ? C_CONFIGURED :
+			       C_OUTER, in, len, out, olen, "%s", why);
+	} else if (t.retval == XDP_TX) {
+		report(C_OUTER, in, len, out, olen, "TX frame of %d bytes",
+		       olen);
+	}
+	if (t.retval != (__u32)e.action) {
+		report(C_VERDICT, in, len, out, olen,
+		       "XDP_%s, the model says XDP_%s",
+		       action_name(t.retval), action_name(e.action));
+		return;
+	}
+	if (t.retval != XDP_TX)
+		return;
+	if (olen != e.out_len || memcmp(out, e.out, olen)) {
+		for (i = 0; i < olen && i < e.out_len && out[i] == e.out[i];)
+			i++;
+		report(C_BYTES, in, len, out, olen,
+		       "%d bytes, the model's %d; first difference at byte %d",
+		       olen, e.out_len, i);
+		if (verbose)
+			hexdump("model", e.out, e.out_len);
+	}
+	if (e.real_id >= 0 && olen >= 54 &&
+	    (memcmp(out, e.out, ETH_ALEN) ||
+	     (get16(out + 12) == ETH_P_IP ?
+	      memcmp(out + 30, e.out + 30, 4) :
+	      memcmp(out + 38, e.out + 38, 16))))
+		report(C_REAL, in, len, out, olen,
+		       "not real %d, the model's", e.real_id);
+}
+
+static void push_config(void)
+{
+	__u32 zero = 0;
+
+	if (bpf_map_update_elem(fd_config, &zero, &cfg, BPF_ANY))
+		die("config_map");
+}
+
+static void load_maps(struct bpf_object *obj)
+{
+	int fd_vips = bpf_object__find_map_fd_by_name(obj, "vip_map");
+	int fd_reals = bpf_object__find_map_fd_by_name(obj, "reals");
+	int fd_rings = bpf_object__find_map_fd_by_name(obj, "vip_rings");
+	static __u32 keys[MAGLEV_RING_SIZE];
+	__u32 id, n;
+	int i, fd;
+
+	fd_config = bpf_object__find_map_fd_by_name(obj, "config_map");
+	fd_vip_stats = bpf_object__find_map_fd_by_name(obj, "vip_stats");
+	fd_real_stats = bpf_object__find_map_fd_by_name(obj, "real_stats");
+	fd_events = bpf_object__find_map_fd_by_name(obj, "events");
+	if (fd_vips < 0 || fd_reals < 0 || fd_rings < 0 || fd_config < 0 ||
+	    fd_vip_stats < 0 || fd_real_stats < 0 || fd_events < 0)
+		die("the object lacks a map");
+	for (i = 0; i < nr_vips; i++)
+		if (bpf_map_update_elem(fd_vips, &vips[i].key, &vips[i].val,
+					BPF_NOEXIST))
+			die("vip_map");
+	for (id = 0; id < MAX_REALS; id++)
+		if (reals[id].family &&
+		    bpf_map_update_elem(fd_reals, &id, &reals[id], BPF_ANY))
+			die("reals");
+	for (id = 0; id < MAGLEV_RING_SIZE; id++)
+		keys[id] = id;
+	for (id = 0; id < MAX_VIPS; id++) {
+		if (!rings[id])
+			continue;
+		n = MAGLEV_RING_SIZE;
+		fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "ring", 4, 4,
+				    MAGLEV_RING_SIZE, NULL);
+		if (fd < 0 || bpf_map_update_batch(fd, keys, rings[id], &n,
+						   NULL) ||
+		    bpf_map_update_elem(fd_rings, &id, &fd, BPF_ANY))
+			die("vip_rings");
+		close(fd);
+	}
+	push_config();
+}
+
+/* Per-CPU struct traffic counters of map fd against the model's sums */
+static void check_traffic(const char *map, int fd, __u64 (*want)[2],
+			  __u32 n)
+{
+	static const __u8 none[1];
+	static __u64 buf[4096];
+	__u64 got;
+	__u32 id, f;
+	int cpu;
+
+	for (id = 0; id < n; id++) {
+		if (bpf_map_lookup_elem(fd, &id, buf))
+			die(map);
+		for (f = 0; f < 2; f++) {
+			for (got = 0, cpu = 0; cpu < nr_cpus; cpu++)
+				got += buf[cpu * 2 + f];
+			if (got != want[id][f])
+				report(C_COUNTERS, none, 0, NULL, 0,
+				       "%s[%u].%s %llu, the model's %llu", map,
+				       id, f ? "bytes" : "packets",
+				       (unsigned long long)got,
+				       (unsigned long long)want[id][f]);
+		}
+	}
+}
+
+static void check_coverage(void)
+{
+	static const __u8 none[1];
+	int i;
+
+	printf("# outcomes:");
+	for (i = 0; i < NR_OUTCOMES; i++)
+		printf("%s %s %lu", i ? "," : "", outcome_names[i],
+		       outcome_count[i]);
+	printf("\n");
+	for (i = 0; i < NR_OUTCOMES; i++)
+		if (!outcome_count[i])
+			report(C_COVERAGE, none, 0, NULL, 0,
+			       "no frame reached \"%s\"", outcome_names[i]);
+}
+
+static void default_object(const char *argv0, char *path, size_t size)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n <= 0) {
+		snprintf(path, size, "xdp_iptunnel_kern.o");
+		return;
+	}
+	exe[n] = '\0';
+	snprintf(path, size, "%s/../../xdp_iptunnel_kern.o", dirname(exe));
+	(void)argv0;
+}
+
+int main(int argc, char **argv)
+{
+	static __u8 f[FRAME_MAX + 64];
+	unsigned long want = 20000, seed = 1, base;
+	struct bpf_program *prog;
+	struct bpf_object *obj;
+	struct spec s;
+	char path[PATH_MAX];
+	struct timespec t0, t1;
+	int opt, len, full, i, failed = 0;
+
+	while ((opt = getopt(argc, argv, "n:s:v")) != -1) {
+		switch (opt) {
+		case 'n':
+			want = strtoul(optarg, NULL, 10);
+			break;
+		case 's':
+			seed = strtoul(optarg, NULL, 10);
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		default:
+			fprintf(stderr,
+				"usage: %s [-n FRAMES] [-s SEED] [-v] [OBJECT]\n",
+				argv[0]);
+			return 2;
+		}
+	}
+	if (optind < argc)
+		snprintf(path, sizeof(path), "%s", argv[optind]);
+	else
+		default_object(argv[0], path, sizeof(path));
+	rnd_state = seed * 0x9e3779b97f4a7c15ULL + 1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+
+	build_config();
+	vary_config(0);
+	libbpf_set_print(NULL);
+	obj = bpf_object__open_file(path, NULL);
+	if (!obj || bpf_object__load(obj))
+		die(path);
+	prog = bpf_object__find_program_by_name(obj, "xdp_iptunnel");
+	prog_fd = prog ? bpf_program__fd(prog) : -1;
+	if (prog_fd < 0)
+		die("no program xdp_iptunnel");
+	nr_cpus = libbpf_num_possible_cpus();
+	load_maps(obj);
+	printf("# %s, seed %lu, %lu frames\n", path, seed, want);
+
+	/* every truncation of a set of valid frames, under two MTUs */
+	for (base = 0; frames < want && base < 48; base++) {
+		do {
+			random_spec(&s);
+			s.vlan = 0;
+			full = build(f, &s);
+		} while (full > 200);
+		if (base == 24) {
+			vary_config(9);			/* MTU 0 */
+			push_config();
+		}
+		for (len = 14; len <= full && frames < want; len++)
+			run_frame(f, len);
+	}
+	sweep_frames = frames;
+	vary_config(0);
+	push_config();
+
+	for (i = 0; frames < want; i++) {
+		if (i % 512 == 511) {
+			vary_config(rnd());
+			push_config();
+		}
+		if (chance(2)) {
+			len = 14 + rnd() % 120;
+			for (full = 0; full < len; full++)
+				f[full] = rnd();
+			if (chance(50))
+				put16(f + 12, chance(50) ? ETH_P_IP :
+							   ETH_P_IPV6);
+		} else {
+			random_spec(&s);
+			len = build(f, &s);
+			for (full = chance(45) ? 1 + rnd() % 3 : 0; full--;)
+				mutate(f, &len);
+		}
+		run_frame(f, len);
+	}
+	check_traffic("vip_stats", fd_vip_stats, want_vip, MAX_VIPS);
+	check_traffic("real_stats", fd_real_stats, want_real, MAX_REALS);
+	check_coverage();
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+
+	printf("# frames tried: %lu (%lu in the truncation sweep) in %.1f s\n",
+	       frames, sweep_frames,
+	       t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+	printf("# XDP_PASS %lu, XDP_TX %lu, XDP_DROP %lu, other %lu\n",
+	       by_action[XDP_PASS], by_action[XDP_TX], by_action[XDP_DROP],
+	       by_action[XDP_ABORTED] + by_action[XDP_REDIRECT] +
+	       by_action[XDP_REDIRECT + 1]);
+	for (i = 0; i < NR_CHECKS; i++) {
+		if (violations[i]) {
+			printf("not ok %d - %s: %lu violations, first %s\n",
+			       i + 1, check_names[i], violations[i],
+			       first_why[i]);
+			failed++;
+		} else {
+			printf("ok %d - %s\n", i + 1, check_names[i]);
+		}
+	}
+	for (i = 0, base = 0; i < NR_CHECKS; i++)
+		base += violations[i];
+	printf("# %lu frames, %lu violations\n", frames, base);
+	printf("%d passed, %d failed\n", NR_CHECKS - failed, failed);
+	bpf_object__close(obj);
+	return !!failed;
+}
