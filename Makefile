@@ -4,7 +4,8 @@
 #   make              build ./xdp_iptunnel and ./xdp_iptunnel_kern.o
 #   make demo         the virtual lab: client, director, real servers
 #   make check        every test (installs missing Debian packages)
-#   make demo-ecmp    directors behind a BGP router (ECMP) in a lab
+#   make demo-ecmp    directors behind a BGP router (ECMP) in a lab; also
+#                     make demo DEMO=--ecmp (DEMO: lab/lab.sh's options)
 #   make bench        benchmarks: table and plot in bench/
 #   make fuzz         the long fuzzing runs (tests/fuzz/Makefile)
 #   make patch        the upstream patch: kernel/out/*.patch [KDIR= OUT=]
@@ -92,7 +93,7 @@ check: deps
 		"intree=tests/intree/run.sh"
 
 demo:
-	lab/lab.sh
+	lab/lab.sh $(DEMO)
 
 demo-ecmp:
 	lab/ecmp.sh

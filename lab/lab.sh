@@ -8,12 +8,14 @@
 #
 #   lab/lab.sh [-6 | --4in6 | --6in4] [-S] [--reals N] [--keep]
 #   lab/lab.sh down
+#   lab/lab.sh --ecmp [lab/ecmp.sh's options]
 #
 #   -6       IPv6 VIP in IPv6 tunnels (default: IPv4 in IPv4)
 #   --4in6   IPv4 VIP in IPv6 tunnels;  --6in4: IPv6 VIP in IPv4 tunnels
 #   -S       generic (skb) XDP instead of native
 #   --reals  N real servers, Maglev-balanced (default 1)
 #   --keep   leave the lab up to explore; `lab/lab.sh down` removes it
+#   --ecmp   directors behind a BGP router instead (lab/ecmp.sh)
 
 set -eu
 . "$(dirname "$0")/lib.sh"
@@ -24,7 +26,7 @@ mode=native
 keep=
 nreals=1
 
-usage() { sed -n '9,17s/^# \{0,1\}//p' "$0"; exit "$1"; }
+usage() { sed -n '9,19s/^# \{0,1\}//p' "$0"; exit "$1"; }
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -35,6 +37,7 @@ while [ $# -gt 0 ]; do
 	--reals) nreals=${2:?--reals needs a number}; shift ;;
 	--keep) keep=1 ;;
 	down) lab_down; echo "lab removed"; exit 0 ;;
+	--ecmp) shift; exec "$(dirname "$0")/ecmp.sh" "$@" ;;
 	-h|--help) usage 0 ;;
 	*) echo "lab.sh: unknown option '$1'" >&2; usage 1 >&2 ;;
 	esac
