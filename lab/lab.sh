@@ -36,7 +36,8 @@ while [ $# -gt 0 ]; do
 	-S) mode=generic ;;
 	--reals) nreals=${2:?--reals needs a number}; shift ;;
 	--keep) keep=1 ;;
-	down) lab_down; echo "lab removed"; exit 0 ;;
+	down) lab_owned || { lab_down; exit 1; }
+	      lab_down; echo "lab removed"; exit 0 ;;
 	--ecmp) shift; exec "$(dirname "$0")/ecmp.sh" "$@" ;;
 	-h|--help) usage 0 ;;
 	*) echo "lab.sh: unknown option '$1'" >&2; usage 1 >&2 ;;

@@ -16,6 +16,7 @@ LAB_RUN=${LAB_RUN:-/run/xdp_iptunnel-lab}
 LAB_LOADER=${LAB_LOADER:-$LAB_TOP/xdp_iptunnel}
 LAB_DECAP_OBJ=$LAB_TOP/lab/xdp_decap_kern.o
 LAB_BPFFS=/sys/fs/bpf/xipt-lab	# the decap programs' pins
+LAB_LOCK=/run/xdp_iptunnel-lab.lock	# whose lab is up: see lab_lock
 VIP4=192.0.2.33
 VIP6=2001:db8::33
 
@@ -37,11 +38,49 @@ lab_kernel_tunnels() {
 	return $ok
 }
 
+# The lab's namespaces have fixed names, so one lab runs at a time: the
+# process that brings it up holds $LAB_LOCK (a directory, made
+# atomically, with its pid) until lab_down. Another one waits for it
+# instead of tearing it down under it; a holder that died without
+# lab_down (SIGKILL, or lab.sh --keep) leaves a stale lock, taken over.
+lab_lock() {
+	local i owner=""
+	[ -n "${LAB_LOCKED:-}" ] && return 0
+	for i in $(seq 9000); do
+		if mkdir "$LAB_LOCK" 2>/dev/null; then
+			echo $$ >"$LAB_LOCK/pid"
+			LAB_LOCKED=1
+			return 0
+		fi
+		owner=$(cat "$LAB_LOCK/pid" 2>/dev/null || true)
+		if [ -n "$owner" ] && ! kill -0 "$owner" 2>/dev/null; then
+			rm -rf "$LAB_LOCK"
+			continue
+		fi
+		[ "$i" = 1 ] && echo "lab: process ${owner:-?} has the lab up; waiting for it" >&2
+		sleep 0.1
+	done
+	echo "lab: gave up after 15 min waiting for process $owner's lab" >&2
+	return 1
+}
+
+# lab_owned: may this process tear the lab down? Not while another live
+# process holds it.
+lab_owned() {
+	local owner
+	[ -n "${LAB_LOCKED:-}" ] && return 0
+	[ -d "$LAB_LOCK" ] || return 0
+	# no pid yet: another process is just taking it
+	owner=$(cat "$LAB_LOCK/pid" 2>/dev/null) || return 1
+	! kill -0 "$owner" 2>/dev/null
+}
+
 # lab_up MODE NREALS: MODE native or generic XDP for the data path
 lab_up() {
 	local mode=$1 host xdp
 	LAB_NREALS=$2
-	lab_down
+	lab_lock
+	lab_teardown
 	mkdir -p "$LAB_RUN"
 	echo "$LAB_NREALS" >"$LAB_RUN/nreals"
 	xdp=$([ "$mode" = native ] && echo xdpdrv || echo xdpgeneric)
@@ -213,7 +252,19 @@ lab_capture_stop() {
 
 lab_xdp_attached() { ip -n xipt-lb link show eth0 | grep -q " xdp"; }
 
+# lab_down: remove the lab, unless another live process has it up
 lab_down() {
+	if ! lab_owned; then
+		echo "lab: process $(cat "$LAB_LOCK/pid" 2>/dev/null) has the lab up; left alone" >&2
+		return 0
+	fi
+	lab_teardown
+	# ours, or a dead process's
+	rm -rf "$LAB_LOCK"
+	LAB_LOCKED=""
+}
+
+lab_teardown() {
 	local f ns
 	lab_stop_director TERM 2>/dev/null || true
 	lab_capture_stop 2>/dev/null || true
