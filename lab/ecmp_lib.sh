@@ -394,25 +394,9 @@ ecmp_curls() {
 # ecmp_capture_start NAME / ecmp_capture_stop NAME: tcpdump on the
 # bridge of the tunnelled packets only (IPv4 in IPv4, IPv6 in IPv6)
 ecmp_capture_start() {
-	# not through a function: $! must be tcpdump itself
-	ip netns exec xipt-e-br tcpdump -i br0 --immediate-mode -U -nn -s 160 \
-		-w "$ECMP_RUN/$1.pcap" 'ip proto 4 or ip6 proto 41' \
-		>"$ECMP_RUN/$1.tcpdump" 2>&1 &
-	echo $! >"$ECMP_RUN/capture-$1.pid"
-	for _ in $(seq 100); do
-		grep -q listening "$ECMP_RUN/$1.tcpdump" && return 0
-		sleep 0.05
-	done
+	capture_start xipt-e-br "$ECMP_RUN" "$1" -s 160 'ip proto 4 or ip6 proto 41'
 }
-
-ecmp_capture_stop() {
-	local pid
-	pid=$(cat "$ECMP_RUN/capture-$1.pid" 2>/dev/null) || return 0
-	sleep 0.2
-	kill -TERM "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	rm -f "$ECMP_RUN/capture-$1.pid"
-}
+ecmp_capture_stop() { capture_stop "$ECMP_RUN" "$1"; }
 
 # ecmp_flows NAME: the flows in capture NAME, one line per flow and path
 # taken: "FAMILY CLIENT_PORT DIRECTOR REAL", e.g. "4 41000 lb1 rs3", read

@@ -85,7 +85,7 @@ for i in $(seq $((nreals > 1 ? 3 * nreals : 1))); do
 	in_ns client curl -s --max-time 3 --local-port $((40000 + i)) "$(url 80)" ||
 		echo "(no answer)"
 done
-lab_capture_stop
+lab_capture_stop demo
 
 say "On the wire (tcpdump on the bridge; MAC addresses named by host)"
 in_ns br tcpdump -nn -e -r "$LAB_RUN/demo.pcap" 2>/dev/null |

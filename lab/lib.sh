@@ -227,28 +227,35 @@ lab_stop_director() {
 
 director_status() { cat "$LAB_RUN/director.status" 2>/dev/null; }
 
-# lab_capture_start NAME / lab_capture_stop: tcpdump on the bridge
-lab_capture_start() {
+# capture_start NS DIR NAME [TCPDUMP_ARGS...]: tcpdump on br0 in
+# namespace NS into DIR/NAME.pcap, returning once it listens;
+# capture_stop DIR NAME ends it. Shared with lab/ecmp_lib.sh.
+capture_start() {
+	local ns=$1 dir=$2 name=$3
+	shift 3
 	# not through a function: $! must be tcpdump itself
-	ip netns exec xipt-br tcpdump -i br0 --immediate-mode -U -nn \
-		-w "$LAB_RUN/$1.pcap" \
-		>"$LAB_RUN/tcpdump.log" 2>&1 &
-	echo $! >"$LAB_RUN/tcpdump.pid"
-	for _ in $(seq 50); do
-		grep -q listening "$LAB_RUN/tcpdump.log" && return 0
+	ip netns exec "$ns" tcpdump -i br0 --immediate-mode -U -nn \
+		-w "$dir/$name.pcap" "$@" >"$dir/$name.tcpdump" 2>&1 &
+	echo $! >"$dir/capture-$name.pid"
+	for _ in $(seq 100); do
+		grep -q listening "$dir/$name.tcpdump" && return 0
 		sleep 0.05
 	done
 }
 
-lab_capture_stop() {
+capture_stop() {
 	local pid
-	pid=$(cat "$LAB_RUN/tcpdump.pid" 2>/dev/null) || return 0
+	pid=$(cat "$1/capture-$2.pid" 2>/dev/null) || return 0
 	sleep 0.2
 	# background jobs of a script ignore SIGINT
 	kill -TERM "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
-	rm -f "$LAB_RUN/tcpdump.pid"
+	rm -f "$1/capture-$2.pid"
 }
+
+# lab_capture_start NAME / lab_capture_stop NAME: all of the bridge
+lab_capture_start() { capture_start xipt-br "$LAB_RUN" "$1"; }
+lab_capture_stop() { capture_stop "$LAB_RUN" "$1"; }
 
 lab_xdp_attached() { ip -n xipt-lb link show eth0 | grep -q " xdp"; }
 
@@ -267,7 +274,9 @@ lab_down() {
 lab_teardown() {
 	local f ns
 	lab_stop_director TERM 2>/dev/null || true
-	lab_capture_stop 2>/dev/null || true
+	for f in "$LAB_RUN"/capture-*.pid; do
+		[ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null
+	done
 	for f in "$LAB_RUN"/nginx-*.pid; do
 		[ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null
 	done

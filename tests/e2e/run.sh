@@ -54,7 +54,7 @@ test_combo() {
 		test "$(fetch "$vip" 82 || echo refused)" = refused
 	check "$name: port 79, just below it, neither" \
 		test "$(fetch "$vip" 79 || echo refused)" = refused
-	lab_capture_stop
+	lab_capture_stop e2e
 	lab_stop_director INT
 	pcap=$LAB_RUN/e2e.pcap
 
