@@ -305,18 +305,10 @@ ecmp_director() {
 
 ecmp_director_pid() { cat "$ECMP_RUN/director-$1.pid" 2>/dev/null; }
 
-# ecmp_stop_director LB [SIGNAL]: signal LB's loader (INT; 0 to send
-# nothing) and wait until it has exited
+# ecmp_stop_director LB [SIGNAL]: stop_process on LB's loader (INT; 0
+# to send nothing)
 ecmp_stop_director() {
-	local pid i
-	pid=$(ecmp_director_pid "$1") || return 0
-	kill -"${2:-INT}" "$pid" 2>/dev/null || true
-	{ wait "$pid"; } 2>/dev/null || true
-	for i in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	rm -f "$ECMP_RUN/director-$1.pid"
+	stop_process "$ECMP_RUN/director-$1.pid" "${2:-INT}" >/dev/null
 }
 
 # ecmp_route [4|6]: the router's route to the VIP
@@ -415,15 +407,8 @@ ecmp_flows() {
 			print ($6 == "IP" ? 4 : 6), port, name[$3], name[dst] }' | sort -u
 }
 
-# ecmp_alive PID: running, not a zombie (BIRD daemonizes: the init
-# process reaps it, maybe later)
-ecmp_alive() {
-	local state
-	read -r _ _ state _ 2>/dev/null <"/proc/$1/stat" && [ "$state" != Z ]
-}
-
 ecmp_down() {
-	local f pids="" pid ns i alive
+	local f pids="" pid ns i left
 	# every process of the lab by its pid file: signal all, then wait
 	for f in "$ECMP_RUN"/watch-*.pid "$ECMP_RUN"/director-*.pid \
 		"$ECMP_RUN"/capture-*.pid "$ECMP_RUN"/bird-*/bird.pid \
@@ -432,12 +417,13 @@ ecmp_down() {
 		pid=$(cat "$f")
 		kill -TERM "$pid" 2>/dev/null && pids="$pids $pid"
 	done
+	# not-alive, not "gone": BIRD daemonizes, so init reaps it, maybe later
 	for i in $(seq 150); do
-		alive=""
+		left=""
 		for pid in $pids; do
-			ecmp_alive "$pid" && alive="$alive $pid"
+			alive "$pid" && left="$left $pid"
 		done
-		pids=$alive
+		pids=$left
 		[ -z "$pids" ] && break
 		sleep 0.02
 	done

@@ -200,29 +200,43 @@ lab_director() {
 	return 1
 }
 
-# lab_stop_director [SIGNAL]: send SIGNAL (default INT; 0 sends none and
-# waits up to 5 s for it to stop by itself) and wait until it has exited.
-# Its exit status goes to $LAB_RUN/director.status ("running" if it had
-# to be killed after those 5 s).
-lab_stop_director() {
-	local pid i state="" rc=0 st=0
-	pid=$(cat "$LAB_RUN/director.pid" 2>/dev/null) || return 0
-	[ "${1:-INT}" = 0 ] || kill -"${1:-INT}" "$pid" 2>/dev/null || true
-	# until it is a zombie (exited, not yet reaped) or gone
+# alive PID: running, not a zombie (exited, not yet reaped)
+alive() {
+	local state
+	read -r _ _ state _ 2>/dev/null <"/proc/$1/stat" && [ "$state" != Z ]
+}
+
+# stop_process PIDFILE [SIGNAL]: send SIGNAL (default INT; 0 sends none)
+# to the process, a child of this shell, and wait up to 5 s for it to
+# exit (then SIGKILL). Prints its exit status, "running" if it had to be
+# killed; removes PIDFILE.
+stop_process() {
+	local pid i rc=0
+	pid=$(cat "$1" 2>/dev/null) || return 0
+	[ "${2:-INT}" = 0 ] || kill -"${2:-INT}" "$pid" 2>/dev/null || true
 	for i in $(seq 100); do
-		read -r _ _ state _ 2>/dev/null <"/proc/$pid/stat" || break
-		[ "$state" = Z ] && break
+		alive "$pid" || break
 		sleep 0.05
 	done
-	if [ "$state" != Z ] && kill -0 "$pid" 2>/dev/null; then
+	if alive "$pid"; then
 		kill -KILL "$pid" 2>/dev/null || true
 		rc=running
 	fi
 	# reap it here: no "Killed" notice from the shell later
-	{ wait "$pid"; } 2>/dev/null || st=$?
-	[ "$rc" = running ] || rc=$st
-	echo "$rc" >"$LAB_RUN/director.status"
-	rm -f "$LAB_RUN/director.pid"
+	if [ "$rc" = running ]; then
+		{ wait "$pid"; } 2>/dev/null || true
+	else
+		{ wait "$pid"; } 2>/dev/null || rc=$?
+	fi
+	echo "$rc"
+	rm -f "$1"
+}
+
+# lab_stop_director [SIGNAL]: stop_process on the director; its exit
+# status goes to $LAB_RUN/director.status
+lab_stop_director() {
+	[ -e "$LAB_RUN/director.pid" ] || return 0
+	stop_process "$LAB_RUN/director.pid" "${1:-INT}" >"$LAB_RUN/director.status"
 }
 
 director_status() { cat "$LAB_RUN/director.status" 2>/dev/null; }

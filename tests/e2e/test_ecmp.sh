@@ -251,7 +251,7 @@ clean() {
 	! ip netns list | grep '^xipt-e-' || return 1
 	! ls -d "$ECMP_PINS"/xipt-e-* "$LAB_BPFFS" 2>/dev/null || return 1
 	for pid in $pids; do
-		ecmp_alive "$pid" && { ps -o pid=,args= -p "$pid"; return 1; }
+		alive "$pid" && { ps -o pid=,args= -p "$pid"; return 1; }
 	done
 	return 0
 }
