@@ -912,14 +912,34 @@ struct real_table {
 	bool taken[MAX_REALS];	/* used by the configuration being built */
 };
 
-static int read_reals(int fd, struct real_table *tab)
+/* The whole array in one system call: one per slot took milliseconds. */
+static int read_reals(int fd, struct real *slot)
 {
-	__u32 id;
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 *ids = calloc(MAX_REALS, sizeof(*ids));
+	struct real *vals = calloc(MAX_REALS, sizeof(*vals));
+	__u32 i, count = MAX_REALS, batch_end;
+	int err = -ENOMEM;
 
-	for (id = 0; id < MAX_REALS; id++)
-		if (bpf_map_lookup_elem(fd, &id, &tab->slot[id]))
-			return -errno;
-	return 0;
+	if (!ids || !vals)
+		goto out;
+	err = 0;
+	/* ENOENT: the batch reached the end of the array */
+	if (bpf_map_lookup_batch(fd, NULL, &batch_end, ids, vals, &count,
+				 &opts) && errno != ENOENT)
+		err = -errno;
+	for (i = 0; i < count && !err; i++) {
+		if (ids[i] >= MAX_REALS)
+			err = -ERANGE;
+		else
+			slot[ids[i]] = vals[i];
+	}
+	if (!err && count != MAX_REALS)
+		err = -EIO;
+out:
+	free(ids);
+	free(vals);
+	return err;
 }
 
 /* The slot of an identical real, or a free one: ids stay stable. */
@@ -1252,7 +1272,7 @@ static int apply_services(struct director *d, struct options *opt)
 
 	if (!tab || !vt)
 		goto out;
-	err = read_reals(d->reals, tab);
+	err = read_reals(d->reals, tab->slot);
 	if (!err)
 		err = read_vips(d->vip_map, vt);
 	for (s = 0; s < opt->nr_svc && !err; s++) {
@@ -1767,6 +1787,7 @@ struct stats {
 	int nr_cpus;
 	struct traffic *percpu;
 	struct traffic vip[MAX_VIPS], vip_prev[MAX_VIPS];
+	struct real real_slot[MAX_REALS];
 	struct traffic real[MAX_REALS], real_prev[MAX_REALS];
 	struct traffic proto[256], proto_prev[256];
 	__u64 events[EV_MAX];
@@ -1823,7 +1844,7 @@ static void print_stats(struct director *d, struct stats *st, double secs,
 	struct vip_value val;
 	bool first = true;
 	char name[128], addr[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
-	struct real real;
+	struct real *real;
 	__u32 id, i, zero_cpu;
 
 	memset(st->proto, 0, sizeof(st->proto));
@@ -1856,13 +1877,15 @@ static void print_stats(struct director *d, struct stats *st, double secs,
 			st->vip_prev[id] = st->vip[id];
 		}
 	}
+	if (read_reals(d->reals, st->real_slot))
+		memset(st->real_slot, 0, sizeof(st->real_slot));
 	for (id = 0; id < MAX_REALS; id++) {
-		if (bpf_map_lookup_elem(d->reals, &id, &real) || !real.family)
+		real = &st->real_slot[id];
+		if (!real->family ||
+		    read_traffic(st, d->real_stats, id, &st->real[id]))
 			continue;
-		if (read_traffic(st, d->real_stats, id, &st->real[id]))
-			continue;
-		print_addr(real.saddr, real.family, addr, sizeof(addr));
-		print_addr(real.daddr, real.family, dst, sizeof(dst));
+		print_addr(real->saddr, real->family, addr, sizeof(addr));
+		print_addr(real->daddr, real->family, dst, sizeof(dst));
 		snprintf(name, sizeof(name), "%s->%s", addr, dst);
 		print_traffic("real", name, &st->real[id], &st->real_prev[id],
 			      secs, json, &first);
