@@ -10,7 +10,8 @@
  * every program afresh, fills its maps, and runs the programs in turn call
  * by call over several flows; the figures are medians over rounds. A
  * second load of the upstream program, measured the same way, is the
- * benchmark's resolution: its ratio to the first should be 1.
+ * benchmark's resolution: its ratio to the first should be 1. A third,
+ * its table enlarged to our size, shows what the size alone costs.
  *
  * The kernel's clock here may tick in steps of several nanoseconds, which
  * a median cannot see through; the mean of the middle 80% of a round's
@@ -53,6 +54,7 @@ enum prog {
 	OURS_10K,	/* and 10,000 more */
 	UPSTREAM,
 	UPSTREAM2,	/* a second load: the resolution */
+	UPSTREAM_CAP,	/* with a table as large as ours */
 	FLOOR,		/* return XDP_PASS */
 	NR_PROGS,
 };
@@ -145,7 +147,8 @@ struct round_stat {
 static struct round_stat stats[NR_CASES][NR_PROGS][MAX_ROUNDS];
 static __u32 samples[NR_PROGS][MAX_CALLS];
 static const char *const prog_names[NR_PROGS] = {
-	"ours", "ours+10k VIPs", "upstream", "upstream again", "floor",
+	"ours", "ours+10k VIPs", "upstream", "upstream again",
+	"upstream, 16384 entries", "floor",
 };
 
 static void die(const char *what)
@@ -163,13 +166,21 @@ static int map_fd(struct bpf_object *obj, const char *name)
 	return fd;
 }
 
+/* TABLE_SIZE: when not 0, upstream's vip2tnl gets that many entries */
 static struct bpf_object *load(const char *path, const char *prog_name,
-			       int *prog_fd)
+			       __u32 table_size, int *prog_fd)
 {
 	struct bpf_object *obj = bpf_object__open_file(path, NULL);
 	struct bpf_program *prog;
 
-	if (!obj || bpf_object__load(obj))
+	if (!obj)
+		die(path);
+	if (table_size &&
+	    bpf_map__set_max_entries(bpf_object__find_map_by_name(obj,
+								  "vip2tnl"),
+				     table_size))
+		die("vip2tnl");
+	if (bpf_object__load(obj))
 		die(path);
 	prog = bpf_object__find_program_by_name(obj, prog_name);
 	if (!prog)
@@ -463,7 +474,7 @@ static void flat(const char *what, int c, int p, int d, int q, int rounds)
 
 static int runs_on(int p, int c)
 {
-	if (p == UPSTREAM || p == UPSTREAM2)
+	if (p == UPSTREAM || p == UPSTREAM2 || p == UPSTREAM_CAP)
 		return cases[c].upstream == UP_SAME;
 	return 1;
 }
@@ -486,6 +497,62 @@ static void print_clock(const __u32 *v, int n)
 	printf("\n");
 }
 
+/*
+ * Upstream's table holds 256 entries, ours VIP_ADDR_MAX: how much of the
+ * difference is the size of the table alone.
+ */
+static void print_same_size(int rounds)
+{
+	struct ratio up, ours;
+	int c;
+
+	printf("\n# upstream with a table as large as ours (vip2tnl of %d entries)\n",
+	       VIP_ADDR_MAX);
+	printf("%-20s %9s %18s %18s\n", "case", "upstr16k",
+	       "upstr16k/upstream", "ours/upstr16k");
+	for (c = 0; c < (int)NR_CASES; c++) {
+		if (cases[c].upstream != UP_SAME || cases[c].repeat > 1 ||
+		    !cases[c].dst)
+			continue;
+		up = ratio_of(c, UPSTREAM_CAP, c, UPSTREAM, rounds);
+		ours = ratio_of(c, OURS, c, UPSTREAM_CAP, rounds);
+		printf("%-20s %9.1f", cases[c].name,
+		       MED(c, UPSTREAM_CAP, tmean));
+		print_ratio(&up);
+		print_ratio(&ours);
+		printf("\n");
+	}
+}
+
+/*
+ * With page-table isolation and no PCID every system call reloads CR3,
+ * which flushes every TLB entry but the kernel image's global ones: each
+ * call's program finds no map, stack or packet page in the TLB.
+ */
+static void print_tlb(void)
+{
+	char line[4096];
+	int pti = 0, pcid = 0;
+	FILE *f;
+
+	f = fopen("/sys/devices/system/cpu/vulnerabilities/meltdown", "r");
+	if (f) {
+		pti = fgets(line, sizeof(line), f) && strstr(line, "PTI");
+		fclose(f);
+	}
+	f = fopen("/proc/cpuinfo", "r");
+	if (f) {
+		while (fgets(line, sizeof(line), f))
+			if (!strncmp(line, "flags", 5) && strstr(line, " pcid"))
+				pcid = 1;
+		fclose(f);
+	}
+	if (pti && !pcid)
+		printf("# this machine: page-table isolation without PCID: each system call\n"
+		       "# flushes the TLB's kernel data entries, so a call pays a page walk\n"
+		       "# for every page of maps, stack and packet it touches\n");
+}
+
 static void print_usage(void)
 {
 	fprintf(stderr,
@@ -503,14 +570,16 @@ static struct bpf_object *load_prog(int p, char **files, int *fd)
 	switch (p) {
 	case UPSTREAM:
 	case UPSTREAM2:
-		obj = load(files[1], "_xdp_tx_iptunnel", fd);
+	case UPSTREAM_CAP:
+		obj = load(files[1], "_xdp_tx_iptunnel",
+			   p == UPSTREAM_CAP ? VIP_ADDR_MAX : 0, fd);
 		setup_upstream(obj);
 		break;
 	case FLOOR:
-		obj = load(files[2], "xdp_floor", fd);
+		obj = load(files[2], "xdp_floor", 0, fd);
 		break;
 	default:
-		obj = load(files[0], "xdp_iptunnel", fd);
+		obj = load(files[0], "xdp_iptunnel", 0, fd);
 		setup_ours(obj, p == OURS_10K ? FILLER_VIPS : 0);
 	}
 	return obj;
@@ -617,8 +686,10 @@ int main(int argc, char **argv)
 				if (runs_on(p, c))
 					stats[c][p][r] = round_stat(samples[p],
 								    n);
-			if (r == 0 && c == V4HIT)
+			if (r == 0 && c == V4HIT) {
 				print_clock(samples[FLOOR], calls);
+				print_tlb();
+			}
 		}
 		for (p = 0; p < NR_PROGS; p++)
 			bpf_object__close(obj[p]);
@@ -665,6 +736,7 @@ int main(int argc, char **argv)
 	flat("1000 reals / 16 reals", REALS1000, OURS, REALS16, OURS, rounds);
 	flat("resolution: upstream again / upstream", V4HIT, UPSTREAM2, V4HIT,
 	     UPSTREAM, rounds);
+	print_same_size(rounds);
 	if (tsv)
 		write_tsv(tsv, rounds);
 	return 0;

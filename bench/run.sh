@@ -198,7 +198,9 @@ machine="$cpu, $(nproc) cores, Linux $(uname -r)"
 	echo "calls, whose readings straddle the steps; med/p10/p90 are the plain"
 	echo "quantiles of the calls. \"warm\" rows run the program 1000 times per call"
 	echo "on its unchanged packet (only a miss leaves it unchanged), so they show"
-	echo "the cost once caches and TLB are warm."
+	echo "the cost once caches and TLB are warm. The last table runs upstream"
+	echo "with its table enlarged to the size of ours (a third load, alternated"
+	echo "with the others), to show what the size of the table costs by itself."
 	echo
 	echo '```'
 	cat "$build/pktcost.txt"
