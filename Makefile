@@ -53,7 +53,14 @@ clean:
 else
 all: xdp_iptunnel xdp_iptunnel_kern.o
 
+# linux/icmp.h brings in glibc's sys/socket.h, which a bpf target reads
+# as a 32-bit one: on x86_64 that takes libc6-dev-i386's gnu/stubs-32.h.
+NO_STUBS32 := $(and $(filter x86_64-linux-gnu,$(MULTIARCH)), \
+	$(if $(wildcard /usr/include/$(MULTIARCH)/gnu/stubs-32.h),,y))
+
 xdp_iptunnel_kern.o: xdp_iptunnel_kern.c xdp_iptunnel_common.h
+	$(if $(NO_STUBS32),@echo "$@: gnu/stubs-32.h is missing:" \
+		"install libc6-dev-i386 (tests/deps.sh build)" >&2; exit 1)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 xdp_iptunnel: xdp_iptunnel_user.c xdp_iptunnel_common.h

@@ -1129,11 +1129,59 @@ struct vip_entry {
 	struct vip_value val;
 };
 
+/*
+ * Where each key is in a list of vip_entry: an open-addressing table of
+ * list positions, so that 10,000 VIPs are not compared with each other
+ * one by one.
+ */
+struct key_index {
+	int *pos;		/* position in the list + 1; 0: free */
+	unsigned int mask;
+};
+
 struct vip_table {
 	struct vip_entry *old, *new;
 	int nr_old, nr_new;
+	struct key_index old_index, new_index;
 	bool used_id[MAX_VIPS];	/* by the old or the new configuration */
+	__u32 next_id;		/* every vip_id below it is used */
+	bool new_ring[MAX_VIPS];	/* vip_ids the new configuration rings */
 };
+
+static int index_init(struct key_index *index, int entries)
+{
+	unsigned int size = 16;
+
+	while (size < 2U * entries)
+		size *= 2;
+	index->pos = calloc(size, sizeof(*index->pos));
+	index->mask = size - 1;
+	return index->pos ? 0 : -ENOMEM;
+}
+
+/* FNV-1a over the key's bytes (padding included: keys are zeroed) */
+static unsigned int key_hash(const struct vip_key *key)
+{
+	const unsigned char *byte = (const unsigned char *)key;
+	unsigned int hash = 2166136261U;
+	size_t i;
+
+	for (i = 0; i < sizeof(*key); i++)
+		hash = (hash ^ byte[i]) * 16777619U;
+	return hash;
+}
+
+/* The index slot holding key, or the free one where it would go. */
+static int *index_slot(const struct key_index *index,
+		       const struct vip_entry *list, const struct vip_key *key)
+{
+	unsigned int i = key_hash(key) & index->mask;
+
+	while (index->pos[i] &&
+	       memcmp(&list[index->pos[i] - 1].key, key, sizeof(*key)))
+		i = (i + 1) & index->mask;
+	return &index->pos[i];
+}
 
 static int read_vips(int fd, struct vip_table *vt)
 {
@@ -1162,38 +1210,33 @@ static int read_vips(int fd, struct vip_table *vt)
 static __u32 vip_id_for(struct director *d, struct vip_table *vt,
 			const struct vip_key *key, __u16 min, __u16 max)
 {
+	int k = *index_slot(&vt->old_index, vt->old, key) - 1;
+	const struct vip_value *v = k >= 0 ? &vt->old[k].val : NULL;
 	__u32 r, id;
-	int k;
 
-	for (k = 0; k < vt->nr_old; k++) {
-		const struct vip_value *v = &vt->old[k].val;
-
-		if (memcmp(&vt->old[k].key, key, sizeof(*key)))
-			continue;
-		for (r = 0; r < v->nr_ranges && r < VIP_MAX_RANGES; r++)
-			if (v->range[r].port_min == min &&
-			    v->range[r].port_max == max)
-				return v->range[r].vip_id;
-	}
-	for (id = 0; id < MAX_VIPS; id++) {
+	for (r = 0; v && r < v->nr_ranges && r < VIP_MAX_RANGES; r++)
+		if (v->range[r].port_min == min && v->range[r].port_max == max)
+			return v->range[r].vip_id;
+	for (id = vt->next_id; id < MAX_VIPS; id++) {
 		if (vt->used_id[id])
 			continue;
 		vt->used_id[id] = true;
+		vt->next_id = id + 1;
 		clear_counters(d->vip_stats, id);	/* a new VIP starts at 0 */
 		return id;
 	}
 	return MAX_VIPS;
 }
 
+/* The new value for key, added empty if the key is new. */
 static struct vip_value *vip_value_for(struct vip_table *vt,
 				       const struct vip_key *key)
 {
+	int *slot = index_slot(&vt->new_index, vt->new, key);
 	struct vip_entry *e;
-	int k;
 
-	for (k = 0; k < vt->nr_new; k++)
-		if (!memcmp(&vt->new[k].key, key, sizeof(*key)))
-			return &vt->new[k].val;
+	if (*slot)
+		return &vt->new[*slot - 1].val;
 	e = realloc(vt->new, (vt->nr_new + 1) * sizeof(*e));
 	if (!e)
 		return NULL;
@@ -1201,6 +1244,7 @@ static struct vip_value *vip_value_for(struct vip_table *vt,
 	e = &vt->new[vt->nr_new++];
 	memset(e, 0, sizeof(*e));
 	e->key = *key;
+	*slot = vt->nr_new;
 	return &e->val;
 }
 
@@ -1244,17 +1288,17 @@ static int add_range(struct director *d, struct vip_table *vt,
 	return configure_reals(d, svc, range, tab);
 }
 
-static bool ring_in(const struct vip_table *vt, __u32 vip_id)
+/* Index the old configuration's keys, and room for the new one's. */
+static int index_vips(struct vip_table *vt, int nr_svc)
 {
-	__u32 r;
 	int k;
 
-	for (k = 0; k < vt->nr_new; k++)
-		for (r = 0; r < vt->new[k].val.nr_ranges; r++)
-			if (vt->new[k].val.range[r].vip_id == vip_id &&
-			    vt->new[k].val.range[r].flags & VIP_F_RING)
-				return true;
-	return false;
+	if (index_init(&vt->old_index, vt->nr_old) ||
+	    index_init(&vt->new_index, nr_svc))
+		return -ENOMEM;
+	for (k = 0; k < vt->nr_old; k++)
+		*index_slot(&vt->old_index, vt->old, &vt->old[k].key) = k + 1;
+	return 0;
 }
 
 /*
@@ -1275,6 +1319,8 @@ static int apply_services(struct director *d, struct options *opt)
 	err = read_reals(d->reals, tab->slot);
 	if (!err)
 		err = read_vips(d->vip_map, vt);
+	if (!err)
+		err = index_vips(vt, opt->nr_svc);
 	for (s = 0; s < opt->nr_svc && !err; s++) {
 		const struct service *svc = &opt->svc[s];
 
@@ -1292,13 +1338,17 @@ static int apply_services(struct director *d, struct options *opt)
 		goto out;
 
 	/* what the new configuration no longer uses */
+	for (k = 0; k < vt->nr_new; k++)
+		for (i = 0; i < vt->new[k].val.nr_ranges; i++)
+			if (vt->new[k].val.range[i].flags & VIP_F_RING)
+				vt->new_ring[vt->new[k].val.range[i].vip_id] = true;
 	for (k = 0; k < vt->nr_old; k++) {
 		for (i = 0; i < vt->old[k].val.nr_ranges; i++) {
 			id = vt->old[k].val.range[i].vip_id;
-			if (!ring_in(vt, id))
+			if (id < MAX_VIPS && !vt->new_ring[id])
 				bpf_map_delete_elem(d->vip_rings, &id);
 		}
-		if (!vip_value_for(vt, &vt->old[k].key)->nr_ranges)
+		if (!*index_slot(&vt->new_index, vt->new, &vt->old[k].key))
 			bpf_map_delete_elem(d->vip_map, &vt->old[k].key);
 	}
 	for (id = 0; id < MAX_REALS; id++) {
@@ -1318,6 +1368,8 @@ out:
 	if (vt) {
 		free(vt->old);
 		free(vt->new);
+		free(vt->old_index.pos);
+		free(vt->new_index.pos);
 	}
 	free(vt);
 	free(tab);

@@ -275,6 +275,45 @@ run $good -K -T 1 >/dev/null 2>&1
 check "--keep leaves the program attached after the loader exits" \
 	sh -c "ip -n $NS link show c0 | grep -q ' xdp' && test -e $PINS/c0/link"
 check "--update reaches a kept director" run -U $good -p 443
+
+# vip_map as "VIP PROTOCOL PORTS VIP_ID RING" lines, and vip_rings' keys:
+# an update keeps the vip_id (and counters) of every range it keeps,
+# gives new ranges ids the running table does not use, and removes what
+# it no longer names
+vips() {
+	bpftool -j map dump pinned "$PINS/c0/vip_map" | python3 -c '
+import ipaddress, json, sys
+for e in json.load(sys.stdin):
+    key, val = e["formatted"]["key"], e["formatted"]["value"]
+    raw = bytes(int(b, 16) for b in e["key"][:16])
+    addr = ipaddress.ip_address(raw[:4] if key["family"] == 2 else raw)
+    for r in val["range"][:val["nr_ranges"]]:
+        print(addr, key["protocol"], "%d-%d" % (r["port_min"], r["port_max"]),
+              r["vip_id"], "ring" if r["flags"] & 1 else "-")' | sort
+	bpftool -j map dump pinned "$PINS/c0/vip_rings" | python3 -c '
+import json, sys
+ids = sorted(int.from_bytes(bytes(int(b, 16) for b in e["key"]), "little")
+             for e in json.load(sys.stdin))
+print("rings:", " ".join(map(str, ids)) or "none")'
+}
+mac=08:00:27:96:39:d5
+run -U -i c0 -s 192.0.2.10 -a 192.0.2.33 -p 80-81 -p 443 -d 192.0.2.11 -m $mac \
+	-a 192.0.2.34 -p 22 -d 192.0.2.11,mac=$mac -d 192.0.2.12,mac=$mac >/dev/null
+check "--update adds a VIP with a ring, keeps the others' ids" \
+	diff -u - <(vips) <<EOF
+192.0.2.33 6 443-443 1 -
+192.0.2.33 6 80-81 0 -
+192.0.2.34 6 22-22 2 ring
+rings: 2
+EOF
+run -U -i c0 -s 192.0.2.10 -a 192.0.2.33 -p 443 -d 192.0.2.11 -m $mac \
+	-a 192.0.2.35 -p 8080 -d 192.0.2.11 -m $mac >/dev/null
+check "--update removes a range, a VIP and its ring; a new VIP takes an unused id" \
+	diff -u - <(vips) <<EOF
+192.0.2.33 6 443-443 1 -
+192.0.2.35 6 8080-8080 3 -
+rings: none
+EOF
 check "--stop detaches it and removes the pins" \
 	sh -c "nsenter --net=/run/netns/$NS $top/xdp_iptunnel -i c0 --stop >/dev/null &&
 		! ip -n $NS link show c0 | grep -q ' xdp' && test ! -e $PINS"
