@@ -1343,7 +1343,8 @@ static int apply_services(struct director *d, struct options *opt)
 			if (vt->new[k].val.range[i].flags & VIP_F_RING)
 				vt->new_ring[vt->new[k].val.range[i].vip_id] = true;
 	for (k = 0; k < vt->nr_old; k++) {
-		for (i = 0; i < vt->old[k].val.nr_ranges; i++) {
+		for (i = 0; i < vt->old[k].val.nr_ranges &&
+		     i < VIP_MAX_RANGES; i++) {
 			id = vt->old[k].val.range[i].vip_id;
 			if (id < MAX_VIPS && !vt->new_ring[id])
 				bpf_map_delete_elem(d->vip_rings, &id);
