@@ -54,8 +54,8 @@ struct vip_value {
 struct real {
 	__be32 saddr[4];
 	__be32 daddr[4];
-	__u8 family;		/* of saddr and daddr */
 	__u8 dmac[6];		/* next hop toward daddr */
+	__u8 family;		/* of saddr and daddr */
 	__u8 pad;
 };
 

@@ -10,6 +10,8 @@
  * the outer header and answers the client directly.
  *
  * Read it top-down: parse -> match -> pick real -> encapsulate -> transmit.
+ * Parsing and matching go in two steps, address first: a packet that is
+ * not for a VIP leaves after one lookup, its ports never read.
  */
 #ifdef __KERNEL__
 #include <uapi/linux/bpf.h>	/* samples/bpf's flags: not include/linux/bpf.h */
@@ -39,6 +41,8 @@
 #define IPV6_FRAG_MF	0x0001
 #define IPV6_FRAG_OFF	0xfff8
 #define IPV6_EXT_MAX	6	/* extension headers we walk before giving up */
+/* where the walk can end at most: each header is at most 2048 bytes */
+#define IPV6_HDRS_MAX	(sizeof(struct ipv6hdr) + IPV6_EXT_MAX * 2048)
 #define OUTER_TTL	64
 
 struct {
@@ -102,6 +106,7 @@ struct {
 struct packet {
 	struct vip_key dst;	/* destination address and protocol */
 	__be32 saddr[4];
+	__u16 l4_off;		/* IPv6: L4 header's offset from the IP header */
 	__u16 sport;		/* host order; 0 when not known */
 	__u16 dport;
 	__u16 port_min;		/* ports the packet may carry: see vip_range */
@@ -132,69 +137,19 @@ static __always_inline void count_event(__u32 event)
 
 /* ---- parse ------------------------------------------------------------ */
 
-static __always_inline int has_ports(__u8 protocol)
-{
-	return protocol == IPPROTO_TCP || protocol == IPPROTO_UDP;
-}
-
-/* Read ports for TCP and UDP; only a complete L4 header counts. */
-static __always_inline int parse_l4(struct packet *pkt, void *l4,
-				    void *data_end, long l4_len)
-{
-	__u8 protocol = pkt->dst.protocol;
-	struct udphdr *udp = l4;
-
-	if (!has_ports(protocol))
-		return 0;	/* the whole VIP matches: ports 0-0 */
-	if (pkt->fragment) {
-		/* ports of a fragmented datagram are unknown: any of them */
-		pkt->port_min = 1;
-		pkt->port_max = 0xffff;
-		return 0;
-	}
-	/* l4_len: the datagram's bytes from l4 on, L2 padding excluded */
-	if (protocol == IPPROTO_TCP &&
-	    (l4 + sizeof(struct tcphdr) > data_end ||
-	     l4_len < (long)sizeof(struct tcphdr)))
-		return -1;
-	if (l4 + sizeof(struct udphdr) > data_end ||
-	    l4_len < (long)sizeof(struct udphdr))
-		return -1;
-	pkt->sport = bpf_ntohs(udp->source);	/* same offsets in TCP */
-	pkt->dport = bpf_ntohs(udp->dest);
-	pkt->port_min = pkt->dport;
-	pkt->port_max = pkt->dport;
-	return 0;
-}
-
-static __always_inline int parse_ipv4(struct packet *pkt, void *l3,
-				      void *data_end)
+/* The lookup needs the address and protocol only: nothing more is read. */
+static __always_inline int parse_ipv4_address(struct packet *pkt, void *l3,
+					      void *data_end)
 {
 	struct iphdr *iph = l3;
-	__u16 frag_off, tot_len;
-	__u32 hlen;
 
 	if (l3 + sizeof(*iph) > data_end)
 		return -1;
-	if (iph->version != 4 || iph->ihl < 5)
-		return -1;
-	hlen = iph->ihl * 4;
-	tot_len = bpf_ntohs(iph->tot_len);
-	if (tot_len < hlen || tot_len > data_end - l3)
-		return -1;
-
-	frag_off = bpf_ntohs(iph->frag_off);
 	pkt->dst.family = AF_INET;
 	pkt->dst.protocol = iph->protocol;
 	pkt->dst.addr[0] = iph->daddr;
 	pkt->saddr[0] = iph->saddr;
-	pkt->l3_len = tot_len;
-	pkt->l3_hlen = hlen;
-	pkt->ip_id = iph->id;
-	pkt->tos = iph->tos;
-	pkt->df = !!(frag_off & IP_DF);
-	pkt->fragment = !!(frag_off & (IP_MF | IP_OFFSET));
-	return parse_l4(pkt, l3 + hlen, data_end, tot_len - hlen);
+	return 0;
 }
 
 /* Skip hop-by-hop, routing, destination options and fragment headers. */
@@ -246,8 +201,12 @@ static __always_inline void *skip_ipv6_ext(struct packet *pkt, void *hdr,
 	return NULL;
 }
 
-static __always_inline int parse_ipv6(struct packet *pkt, void *l3,
-				      void *data_end)
+/*
+ * The protocol is the one after the extension headers, so they are walked
+ * here, after the fixed header is checked: a malformed one is not walked.
+ */
+static __always_inline int parse_ipv6_address(struct packet *pkt, void *l3,
+					      void *data_end)
 {
 	struct ipv6hdr *ip6h = l3;
 	__u16 payload_len;
@@ -271,14 +230,19 @@ static __always_inline int parse_ipv6(struct packet *pkt, void *l3,
 	pkt->df = 1;		/* IPv6 is never fragmented on the way */
 
 	l4 = skip_ipv6_ext(pkt, l3 + sizeof(*ip6h), ip6h->nexthdr, data_end);
-	/* headers that end in the Ethernet padding: not a datagram */
-	if (!l4 || l4 - l3 > pkt->l3_len)
+	if (!l4)
 		return -1;
-	return parse_l4(pkt, l4, data_end, pkt->l3_len - (l4 - l3));
+	pkt->l4_off = l4 - l3;
+	return 0;
 }
 
-/* VLAN-tagged and non-IP frames are not ours: they pass untouched. */
-static __always_inline int parse_packet(struct xdp_md *ctx, struct packet *pkt)
+/*
+ * First only what the VIP lookup needs: most packets are not for a VIP,
+ * and they leave after one lookup. VLAN-tagged and non-IP frames are not
+ * ours: they pass untouched.
+ */
+static __always_inline int parse_address(struct xdp_md *ctx,
+					 struct packet *pkt)
 {
 	void *data_end = (void *)(long)ctx->data_end;
 	void *data = (void *)(long)ctx->data;
@@ -287,24 +251,112 @@ static __always_inline int parse_packet(struct xdp_md *ctx, struct packet *pkt)
 	if (data + sizeof(*eth) > data_end)
 		return -1;
 	if (eth->h_proto == bpf_htons(ETH_P_IP))
-		return parse_ipv4(pkt, data + sizeof(*eth), data_end);
+		return parse_ipv4_address(pkt, data + sizeof(*eth), data_end);
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6))
-		return parse_ipv6(pkt, data + sizeof(*eth), data_end);
+		return parse_ipv6_address(pkt, data + sizeof(*eth), data_end);
 	return -1;
+}
+
+static __always_inline int has_ports(__u8 protocol)
+{
+	return protocol == IPPROTO_TCP || protocol == IPPROTO_UDP;
+}
+
+/* Read ports for TCP and UDP; only a complete L4 header counts. */
+static __always_inline int parse_l4(struct packet *pkt, void *l4,
+				    void *data_end, long l4_len)
+{
+	__u8 protocol = pkt->dst.protocol;
+	struct udphdr *udp = l4;
+
+	if (!has_ports(protocol))
+		return 0;	/* the whole VIP matches: ports 0-0 */
+	if (pkt->fragment) {
+		/* ports of a fragmented datagram are unknown: any of them */
+		pkt->port_min = 1;
+		pkt->port_max = 0xffff;
+		return 0;
+	}
+	/* l4_len: the datagram's bytes from l4 on, L2 padding excluded */
+	if (protocol == IPPROTO_TCP &&
+	    (l4 + sizeof(struct tcphdr) > data_end ||
+	     l4_len < (long)sizeof(struct tcphdr)))
+		return -1;
+	if (l4 + sizeof(struct udphdr) > data_end ||
+	    l4_len < (long)sizeof(struct udphdr))
+		return -1;
+	pkt->sport = bpf_ntohs(udp->source);	/* same offsets in TCP */
+	pkt->dport = bpf_ntohs(udp->dest);
+	pkt->port_min = pkt->dport;
+	pkt->port_max = pkt->dport;
+	return 0;
+}
+
+static __always_inline int parse_ipv4_datagram(struct packet *pkt, void *l3,
+					       void *data_end)
+{
+	struct iphdr *iph = l3;
+	__u16 frag_off, tot_len;
+	__u32 hlen;
+
+	if (l3 + sizeof(*iph) > data_end)
+		return -1;
+	if (iph->version != 4 || iph->ihl < 5)
+		return -1;
+	hlen = iph->ihl * 4;
+	tot_len = bpf_ntohs(iph->tot_len);
+	if (tot_len < hlen || tot_len > data_end - l3)
+		return -1;
+
+	frag_off = bpf_ntohs(iph->frag_off);
+	pkt->l3_len = tot_len;
+	pkt->l3_hlen = hlen;
+	pkt->ip_id = iph->id;
+	pkt->tos = iph->tos;
+	pkt->df = !!(frag_off & IP_DF);
+	pkt->fragment = !!(frag_off & (IP_MF | IP_OFFSET));
+	return parse_l4(pkt, l3 + hlen, data_end, tot_len - hlen);
+}
+
+static __always_inline int parse_ipv6_datagram(struct packet *pkt, void *l3,
+					       void *data_end)
+{
+	/* headers that end in the Ethernet padding: not a datagram */
+	if (pkt->l4_off > pkt->l3_len || pkt->l4_off > IPV6_HDRS_MAX)
+		return -1;
+	return parse_l4(pkt, l3 + pkt->l4_off, data_end,
+			pkt->l3_len - pkt->l4_off);
+}
+
+/* For a VIP's address: lengths, fragment and ports. */
+static __always_inline int parse_datagram(struct xdp_md *ctx,
+					  struct packet *pkt)
+{
+	void *data_end = (void *)(long)ctx->data_end;
+	void *l3 = (void *)(long)ctx->data + sizeof(struct ethhdr);
+
+	if (pkt->dst.family == AF_INET)
+		return parse_ipv4_datagram(pkt, l3, data_end);
+	return parse_ipv6_datagram(pkt, l3, data_end);
 }
 
 /* ---- match ------------------------------------------------------------ */
 
-static __always_inline struct vip_range *match_vip(struct packet *pkt)
+/* The port ranges on the packet's destination address and protocol. */
+static __always_inline struct vip_value *match_address(struct packet *pkt)
 {
-	struct vip_value *vip = bpf_map_lookup_elem(&vip_map, &pkt->dst);
+	return bpf_map_lookup_elem(&vip_map, &pkt->dst);
+}
+
+/* Tried in order: the first range that holds every port the packet may. */
+static __always_inline struct vip_range *match_ports(struct vip_value *ranges,
+						     struct packet *pkt)
+{
 	struct vip_range *range;
 	__u32 i;
 
-	if (!vip)
-		return NULL;
-	for (i = 0; i < VIP_MAX_RANGES && i < vip->nr_ranges; i++) {
-		range = &vip->range[i];
+	for (i = 0; i < VIP_MAX_RANGES && i < ranges->nr_ranges; i++) {
+		range = &ranges->range[i];
 		if (range->port_min <= pkt->port_min &&
 		    pkt->port_max <= range->port_max)
 			return range;
@@ -347,16 +399,31 @@ static __always_inline __u32 ipt_jhash_final(__u32 a, __u32 b, __u32 c)
 #define JHASH_INITVAL	0xdeadbeef
 
 /*
- * jhash2() of source address, destination address and ports+protocol:
- * ten words, the same on every director, so all of them pick the same
- * real for a flow. Fragments and port-less protocols hash with ports 0,
- * which keeps every fragment of a datagram on one real.
+ * The flow's 5-tuple, hashed the same on every director so that all of
+ * them pick the same real for it: jhash_3words(saddr, daddr, ports) for
+ * IPv4 and jhash2() of the nine words saddr, daddr, ports for IPv6, with
+ * the protocol as the initial value. IPv4 hashes three words, not the
+ * nine of an IPv6 tuple: two mixing rounds fewer per packet. Fragments
+ * and port-less protocols hash with ports 0, which keeps every fragment
+ * of a datagram on one real.
  */
 static __always_inline __u32 flow_hash(const struct packet *pkt)
 {
-	__u32 a = JHASH_INITVAL + (10 << 2);
-	__u32 b = a, c = a;
+	__u32 ports = (__u32)pkt->sport << 16 | pkt->dport;
+	__u32 a, b, c;
 
+	if (pkt->dst.family == AF_INET) {
+		a = JHASH_INITVAL + (3 << 2) + pkt->dst.protocol;
+		b = a;
+		c = a;
+		a += pkt->saddr[0];
+		b += pkt->dst.addr[0];
+		c += ports;
+		return ipt_jhash_final(a, b, c);
+	}
+	a = JHASH_INITVAL + (9 << 2) + pkt->dst.protocol;
+	b = a;
+	c = a;
 	a += pkt->saddr[0];
 	b += pkt->saddr[1];
 	c += pkt->saddr[2];
@@ -367,17 +434,21 @@ static __always_inline __u32 flow_hash(const struct packet *pkt)
 	ipt_jhash_mix(&a, &b, &c);
 	a += pkt->dst.addr[2];
 	b += pkt->dst.addr[3];
-	c += (__u32)pkt->sport << 16 | pkt->dport;
-	ipt_jhash_mix(&a, &b, &c);
-	a += pkt->dst.protocol;
+	c += ports;
 	return ipt_jhash_final(a, b, c);
+}
+
+/* hash * size / 2^32: a slot as uniform as hash % size, without a divide */
+static __always_inline __u32 ring_slot(__u32 hash)
+{
+	return (__u64)hash * MAGLEV_RING_SIZE >> 32;
 }
 
 static __always_inline struct real *pick_real(struct packet *pkt,
 					      struct vip_range *vip,
 					      __u32 hash, __u32 *real_id)
 {
-	__u32 slot = hash % MAGLEV_RING_SIZE;
+	__u32 slot = ring_slot(hash);
 	__u32 *ring_real;
 	struct real *real;
 	void *ring;
@@ -439,32 +510,37 @@ static __always_inline void outer_saddr(__be32 *saddr, const struct real *real,
 			   (bpf_htonl(hash ^ i) & ~cfg->flow_src6_mask[i]);
 }
 
+/* One's complement sum of a 32-bit word as two 16-bit ones. */
+static __always_inline __u32 csum_add32(__u32 sum, __be32 word)
+{
+	return sum + (word & 0xffff) + (word >> 16);
+}
+
 static __always_inline int write_outer_ipv4(void *l3, void *data_end,
 					    const struct packet *pkt,
 					    const struct real *real,
 					    const __be32 *saddr)
 {
-	struct iphdr outer = {
-		.version = 4,
-		.ihl = sizeof(outer) / 4,
-		.tos = pkt->tos,
-		.tot_len = bpf_htons(pkt->l3_len + sizeof(outer)),
-		.frag_off = pkt->df ? bpf_htons(IP_DF) : 0,
-		.ttl = OUTER_TTL,
-		.saddr = saddr[0],
-		.daddr = real->daddr[0],
-	};
+	struct iphdr *outer = l3;
+	__be16 *first = l3, *ttl_proto = (__be16 *)&outer->ttl;
+	__u8 protocol = pkt->dst.family == AF_INET ? IPPROTO_IPIP :
+						     IPPROTO_IPV6;
+	__u32 sum;
 
-	if (l3 + sizeof(outer) > data_end)
+	if (l3 + sizeof(*outer) > data_end)
 		return -1;
-	if (pkt->dst.family == AF_INET) {
-		outer.protocol = IPPROTO_IPIP;
-		outer.id = pkt->ip_id;
-	} else {
-		outer.protocol = IPPROTO_IPV6;
-	}
-	outer.check = ipt_ipv4_csum(&outer);
-	__builtin_memcpy(l3, &outer, sizeof(outer));
+	*first = bpf_htons(0x4500 | pkt->tos);
+	outer->tot_len = bpf_htons(pkt->l3_len + sizeof(*outer));
+	outer->id = pkt->dst.family == AF_INET ? pkt->ip_id : 0;
+	outer->frag_off = pkt->df ? bpf_htons(IP_DF) : 0;
+	*ttl_proto = bpf_htons(OUTER_TTL << 8 | protocol);
+	outer->saddr = saddr[0];
+	outer->daddr = real->daddr[0];
+	sum = *first + outer->tot_len + outer->id + outer->frag_off +
+	      *ttl_proto;
+	sum = csum_add32(sum, outer->saddr);
+	sum = csum_add32(sum, outer->daddr);
+	outer->check = ipt_csum_fold(sum);
 	return 0;
 }
 
@@ -486,6 +562,17 @@ static __always_inline int write_outer_ipv6(void *l3, void *data_end,
 	__builtin_memcpy(&outer->saddr, saddr, sizeof(outer->saddr));
 	__builtin_memcpy(&outer->daddr, real->daddr, sizeof(outer->daddr));
 	return 0;
+}
+
+/* Both ends are 2-byte aligned: three 16-bit moves, not six bytes. */
+static __always_inline void copy_mac(__u8 *dst, const __u8 *src)
+{
+	__u16 *to = (__u16 *)dst;
+	const __u16 *from = (const __u16 *)src;
+
+	to[0] = from[0];
+	to[1] = from[1];
+	to[2] = from[2];
 }
 
 static __always_inline int outer_len(const struct real *real)
@@ -515,8 +602,8 @@ static __always_inline int encapsulate(struct xdp_md *ctx,
 	eth = data;
 	if (data + sizeof(*eth) > data_end)
 		return XDP_DROP;
-	__builtin_memcpy(eth->h_dest, real->dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, cfg->smac, ETH_ALEN);
+	copy_mac(eth->h_dest, real->dmac);
+	copy_mac(eth->h_source, cfg->smac);
 	if (real->family == AF_INET) {
 		eth->h_proto = bpf_htons(ETH_P_IP);
 		if (write_outer_ipv4(data + sizeof(*eth), data_end, pkt, real,
@@ -692,15 +779,19 @@ int xdp_iptunnel(struct xdp_md *ctx)
 {
 	__u64 bytes = ctx->data_end - ctx->data;
 	struct packet pkt = {};
+	struct vip_value *ranges;
 	struct vip_range *vip;
 	struct config *cfg;
 	struct real *real;
 	__u32 real_id, hash = 0, zero = 0;
 	int action;
 
-	if (parse_packet(ctx, &pkt))
+	if (parse_address(ctx, &pkt))
 		return XDP_PASS;
-	vip = match_vip(&pkt);
+	ranges = match_address(&pkt);
+	if (!ranges || parse_datagram(ctx, &pkt))
+		return XDP_PASS;
+	vip = match_ports(ranges, &pkt);
 	if (!vip)
 		return XDP_PASS;
 	if (vip->flags & (VIP_F_RING | VIP_F_FLOW_SRC))

@@ -489,7 +489,7 @@ static void encap(struct frame *e, const struct frame *in, __u32 real_id,
 	put(e, in->b + ETH_HLEN, in->len - ETH_HLEN);
 }
 
-/* ---- the flow hash: the kernel's jhash2() ----------------------------- */
+/* ---- the flow hash: the kernel's jhash2() ------------------------------ */
 
 static __u32 rol32(__u32 word, unsigned int shift)
 {
@@ -543,16 +543,33 @@ static __u32 jhash2(const __u32 *k, __u32 length, __u32 initval)
 	return c;
 }
 
-/* Source, destination, sport << 16 | dport (or 0), protocol. */
+/*
+ * IPv4: jhash2(saddr, daddr, sport << 16 | dport) with the protocol as
+ * initval, the kernel's jhash_3words(); IPv6: the same over nine words.
+ * Ports are 0 when not hashed.
+ */
 static __u32 flow_hash(const struct pkt *p, int with_ports)
 {
-	__u32 k[10];
+	__u32 ports = with_ports ? (__u32)p->sport << 16 | p->dport : 0;
+	__u32 k[9];
 
+	if (!is_ipv6(p->dst)) {
+		parse_addr(p->src, k);
+		parse_addr(p->dst, k + 4);
+		k[1] = k[4];
+		k[2] = ports;
+		return jhash2(k, 3, p->protocol);
+	}
 	parse_addr(p->src, k);
 	parse_addr(p->dst, k + 4);
-	k[8] = with_ports ? (__u32)p->sport << 16 | p->dport : 0;
-	k[9] = p->protocol;
-	return jhash2(k, 10, 0);
+	k[8] = ports;
+	return jhash2(k, 9, p->protocol);
+}
+
+/* The slot of a hash: floor(hash * size / 2^32). */
+static __u32 hash_slot(__u32 hash)
+{
+	return (__u64)hash * MAGLEV_RING_SIZE >> 32;
 }
 
 /* The test's ring: slot s holds R4A, R4B, R6A, R6B in turn. */
@@ -563,7 +580,7 @@ static __u32 slot_real(__u32 slot)
 
 static __u32 ring_real(__u32 hash)
 {
-	return slot_real(hash % MAGLEV_RING_SIZE);
+	return slot_real(hash_slot(hash));
 }
 
 /* ---- counters --------------------------------------------------------- */
@@ -1410,7 +1427,7 @@ static void test_ring(void)
 
 	p = flow(VIP4_RING, IPPROTO_TCP, 80);
 	build(&f, &p);
-	slot = flow_hash(&p, 1) % MAGLEV_RING_SIZE;
+	slot = hash_slot(flow_hash(&p, 1));
 	set_slot(slot, R_EMPTY);
 	drop("ring: slot naming a real of family 0 drops, EV_NO_REAL", &f,
 	     EV_NO_REAL);

@@ -506,16 +506,21 @@ static const struct vip_range *model_match(const struct inner *in,
 	return NULL;
 }
 
+/* The 5-tuple: three words for IPv4, nine for IPv6; protocol as initval */
 static __u32 model_hash(const struct inner *in)
 {
-	__u32 k[10] = {};
-	int n = in->family == AF_INET ? 4 : 16;
+	__u32 k[9];
 
-	memcpy(k, in->saddr, n);
-	memcpy(k + 4, in->daddr, n);
+	if (in->family == AF_INET) {
+		memcpy(&k[0], in->saddr, 4);
+		memcpy(&k[1], in->daddr, 4);
+		k[2] = (__u32)in->sport << 16 | in->dport;
+		return hashword(k, 3, in->protocol);
+	}
+	memcpy(k, in->saddr, 16);
+	memcpy(k + 4, in->daddr, 16);
 	k[8] = (__u32)in->sport << 16 | in->dport;
-	k[9] = in->protocol;
-	return hashword(k, 10, 0);
+	return hashword(k, 9, in->protocol);
 }
 
 /* ICMP "fragmentation needed" / ICMPv6 "packet too big" to the sender */
@@ -659,7 +664,8 @@ static void model(const __u8 *f, int len, struct expect *e)
 	id = r->real_id;
 	if (r->flags & VIP_F_RING)
 		id = r->vip_id < MAX_VIPS && rings[r->vip_id] ?
-		     rings[r->vip_id][hash % MAGLEV_RING_SIZE] : BAD_REAL;
+		     rings[r->vip_id][(__u64)hash * MAGLEV_RING_SIZE >> 32] :
+		     BAD_REAL;
 	real = id < MAX_REALS && reals[id].family ? &reals[id] : NULL;
 	if (!real) {
 		e->action = XDP_DROP;
