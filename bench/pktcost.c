@@ -25,9 +25,12 @@
  * stops the benchmark rather than giving a figure.
  *
  *	pktcost [-r ROUNDS] [-n CALLS] [-w WARM_CALLS] [-o TSV]
- *		OURS.o UPSTREAM.o BENCH_KERN.o
+ *		[-s STEP=STAGE.o]... OURS.o UPSTREAM.o BENCH_KERN.o
  *
- * -o writes the table as tab-separated values.
+ * -o writes the table as tab-separated values. Each -s adds a copy of
+ * ours cut short after a step (bench/stages.py), run on the IPv4 hit in
+ * the same rounds, its verdict unchecked: where a tunnelled packet's
+ * time goes.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -56,7 +59,8 @@ enum prog {
 	UPSTREAM2,	/* a second load: the resolution */
 	UPSTREAM_CAP,	/* with a table as large as ours */
 	FLOOR,		/* return XDP_PASS */
-	NR_PROGS,
+	STAGE0,		/* -s: ours cut short after a step, IPv4 hit only */
+	NR_PROGS = STAGE0 + 8,
 };
 
 enum upstream_does {
@@ -146,10 +150,13 @@ struct round_stat {
 
 static struct round_stat stats[NR_CASES][NR_PROGS][MAX_ROUNDS];
 static __u32 samples[NR_PROGS][MAX_CALLS];
-static const char *const prog_names[NR_PROGS] = {
+static const char *prog_names[NR_PROGS] = {
 	"ours", "ours+10k VIPs", "upstream", "upstream again",
 	"upstream, 16384 entries", "floor",
 };
+
+static const char *stage_files[NR_PROGS];
+static int nr_progs = STAGE0;	/* and one per -s */
 
 static void die(const char *what)
 {
@@ -359,6 +366,8 @@ static __u32 run_once(int prog_fd, int p, int c, __u8 *in, int len)
 
 	if (bpf_prog_test_run_opts(prog_fd, &opts))
 		die("BPF_PROG_TEST_RUN");
+	if (p >= STAGE0)
+		return opts.duration;	/* cut short: any verdict */
 	if (opts.retval != verdict ||
 	    opts.data_size_out != (__u32)(len + outer)) {
 		fprintf(stderr,
@@ -476,6 +485,8 @@ static int runs_on(int p, int c)
 {
 	if (p == UPSTREAM || p == UPSTREAM2 || p == UPSTREAM_CAP)
 		return cases[c].upstream == UP_SAME;
+	if (p >= STAGE0)
+		return p < nr_progs && c == V4HIT;
 	return 1;
 }
 
@@ -525,6 +536,37 @@ static void print_same_size(int rounds)
 }
 
 /*
+ * Where an IPv4 hit's time goes: each -s copy returns after one more step
+ * of the data path; the last row is the whole program.
+ */
+static void print_stages(int rounds)
+{
+	double last, ns;
+	struct ratio vs;
+	int p;
+
+	if (nr_progs == STAGE0)
+		return;
+	printf("\n# IPv4 hit, ours cut short after each step (bench/stages.py), same rounds\n");
+	printf("%-20s %9s %9s %18s\n", "after step", "ns", "step ns",
+	       "/ upstream's hit");
+	last = MED(V4HIT, FLOOR, tmean);
+	for (p = STAGE0; p <= nr_progs; p++) {
+		int q = p == nr_progs ? OURS : p;
+
+		ns = MED(V4HIT, q, tmean);
+		vs = ratio_of(V4HIT, q, V4HIT, UPSTREAM, rounds);
+		printf("%-20s %9.1f %9.1f", q == OURS ? "+ count (all)" :
+		       prog_names[q], ns, ns - last);
+		print_ratio(&vs);
+		printf("\n");
+		last = ns;
+	}
+	printf("# the first step's ns is over the empty program's (%.1f)\n",
+	       MED(V4HIT, FLOOR, tmean));
+}
+
+/*
  * With page-table isolation and no PCID every system call reloads CR3,
  * which flushes every TLB entry but the kernel image's global ones: each
  * call's program finds no map, stack or packet page in the TLB.
@@ -557,7 +599,7 @@ static void print_usage(void)
 {
 	fprintf(stderr,
 		"usage: pktcost [-r ROUNDS<=%d] [-n CALLS<=%d] [-w WARM_CALLS] [-o TSV]\n"
-		"               OURS.o UPSTREAM.o BENCH_KERN.o\n",
+		"               [-s STEP=STAGE.o]... OURS.o UPSTREAM.o BENCH_KERN.o\n",
 		MAX_ROUNDS, MAX_CALLS);
 	exit(2);
 }
@@ -578,9 +620,14 @@ static struct bpf_object *load_prog(int p, char **files, int *fd)
 	case FLOOR:
 		obj = load(files[2], "xdp_floor", 0, fd);
 		break;
-	default:
+	case OURS:
+	case OURS_10K:
 		obj = load(files[0], "xdp_iptunnel", 0, fd);
 		setup_ours(obj, p == OURS_10K ? FILLER_VIPS : 0);
+		break;
+	default:
+		obj = load(stage_files[p], "xdp_iptunnel", 0, fd);
+		setup_ours(obj, 0);
 	}
 	return obj;
 }
@@ -595,7 +642,7 @@ static void write_tsv(const char *path, int rounds)
 	fprintf(out, "case\tprogram\tns\tmedian\tp10\tp90\t");
 	fprintf(out, "vs_upstream\tvs_lo\tvs_hi\tres\tres_lo\tres_hi\n");
 	for (c = 0; c < (int)NR_CASES; c++) {
-		for (p = 0; p < NR_PROGS; p++) {
+		for (p = 0; p < STAGE0; p++) {
 			struct ratio vs = { 0 }, res = { 0 };
 
 			if (!runs_on(p, c))
@@ -621,8 +668,15 @@ int main(int argc, char **argv)
 	const char *tsv = NULL;
 	int lens[FLOWS];
 
-	while ((opt = getopt(argc, argv, "r:n:w:o:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:n:w:o:s:")) != -1) {
 		switch (opt) {
+		case 's':
+			if (nr_progs == NR_PROGS || !strchr(optarg, '='))
+				print_usage();
+			prog_names[nr_progs] = optarg;
+			*strchr(optarg, '=') = '\0';
+			stage_files[nr_progs++] = optarg + strlen(optarg) + 1;
+			break;
 		case 'r':
 			rounds = atoi(optarg);
 			break;
@@ -653,15 +707,15 @@ int main(int argc, char **argv)
 		 * In a new order each round: where a program lands depends
 		 * on what was loaded before it.
 		 */
-		for (p = 0; p < NR_PROGS; p++)
+		for (p = 0; p < nr_progs; p++)
 			order[p] = p;
-		for (p = NR_PROGS - 1; p > 0; p--) {
+		for (p = nr_progs - 1; p > 0; p--) {
 			k = rand() % (p + 1);
 			i = order[p];
 			order[p] = order[k];
 			order[k] = i;
 		}
-		for (k = 0; k < NR_PROGS; k++) {
+		for (k = 0; k < nr_progs; k++) {
 			p = order[k];
 			obj[p] = load_prog(p, argv + optind, &fd[p]);
 		}
@@ -673,8 +727,8 @@ int main(int argc, char **argv)
 				n = warm_calls;
 			/* call by call, each program in turn, a new one first */
 			for (i = 0; i < n; i++) {
-				for (k = 0; k < NR_PROGS; k++) {
-					p = (i + k) % NR_PROGS;
+				for (k = 0; k < nr_progs; k++) {
+					p = (i + k) % nr_progs;
 					if (runs_on(p, c))
 						samples[p][i] =
 							run_once(fd[p], p, c,
@@ -682,7 +736,7 @@ int main(int argc, char **argv)
 								 lens[i % FLOWS]);
 				}
 			}
-			for (p = 0; p < NR_PROGS; p++)
+			for (p = 0; p < nr_progs; p++)
 				if (runs_on(p, c))
 					stats[c][p][r] = round_stat(samples[p],
 								    n);
@@ -691,7 +745,7 @@ int main(int argc, char **argv)
 				print_tlb();
 			}
 		}
-		for (p = 0; p < NR_PROGS; p++)
+		for (p = 0; p < nr_progs; p++)
 			bpf_object__close(obj[p]);
 		fprintf(stderr, "\rpktcost: round %d/%d", r + 1, rounds);
 	}
@@ -737,6 +791,7 @@ int main(int argc, char **argv)
 	flat("resolution: upstream again / upstream", V4HIT, UPSTREAM2, V4HIT,
 	     UPSTREAM, rounds);
 	print_same_size(rounds);
+	print_stages(rounds);
 	if (tsv)
 		write_tsv(tsv, rounds);
 	return 0;

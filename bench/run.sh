@@ -101,13 +101,24 @@ if newer "$build/livegen" "$out/livegen.c"; then
 		-lbpf -lelf -lz -lpthread
 fi
 
+# copies of ours cut short after each step: where a hit's time goes
+rm -rf "$build/stages"
+stages=()
+while IFS='=' read -r step src; do
+	clang -O2 -g -target bpf -I"/usr/include/$multiarch" -I"$top" \
+		-c "$src" -o "${src%.c}.o"
+	stages+=(-s "$step=${src%.c}.o")
+done < <(/usr/bin/python3 "$out/stages.py" "$top/xdp_iptunnel_kern.c" \
+	"$build/stages")
+[ ${#stages[@]} -gt 0 ] || { echo "bench/stages.py failed" >&2; exit 1; }
+
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- 1. per packet -------------------------------------------------------
 echo "== per-packet cost: $rounds rounds x $calls calls per program and case"
 "$build/pktcost" -r "$rounds" -n "$calls" -w "$warm" -o "$build/pktcost.tsv" \
-	"$top/xdp_iptunnel_kern.o" "$up" "$build/bench_kern.o" | sed 's/ *$//' |
-	tee "$build/pktcost.txt"
+	"${stages[@]}" "$top/xdp_iptunnel_kern.o" "$up" \
+	"$build/bench_kern.o" | sed 's/ *$//' | tee "$build/pktcost.txt"
 
 # ---- 2. live -------------------------------------------------------------
 echo "== live throughput: $live_reps x $live_s s per director, case and core count"
@@ -291,6 +302,9 @@ check "per packet: all 13 cases measured" \
 	test "$(cut -f1 "$build/pktcost.tsv" | sort -u | wc -l)" = 14
 check "per packet: a ratio to upstream on the IPv4 hit" \
 	grep -Eq '^IPv4 hit \(4in4\) .* [0-9]+\.[0-9]{3} ' "$build/pktcost.txt"
+check "per packet: the IPv4 hit cut after each of 7 steps, and whole" \
+	test "$(sed -n '/^after step/,$p' "$build/pktcost.txt" |
+		grep -c '^[+a-z].* [0-9.]\+ \+-\?[0-9.]\+ \+[0-9.]\+ ')" = 8
 check "live: ours, upstream and the floor forwarded frames" \
 	awk '$3 == 1 && $5 > 0 { n[$2] = 1 }
 	     END { exit !(n["ours"] && n["upstream"] && n["floor"]) }' \
