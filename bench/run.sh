@@ -212,6 +212,9 @@ machine="$cpu, $(nproc) cores, Linux $(uname -r)"
 	echo "the cost once caches and TLB are warm. The last table runs upstream"
 	echo "with its table enlarged to the size of ours (a third load, alternated"
 	echo "with the others), to show what the size of the table costs by itself."
+	echo "The profile at the end runs copies of ours cut short after each step"
+	echo "(bench/stages.py) on the IPv4 hit in the same rounds, verdicts"
+	echo "unchecked: the difference between two rows is roughly a step's cost."
 	echo
 	echo '```'
 	cat "$build/pktcost.txt"
