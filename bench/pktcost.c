@@ -25,12 +25,13 @@
  * stops the benchmark rather than giving a figure.
  *
  *	pktcost [-r ROUNDS] [-n CALLS] [-w WARM_CALLS] [-o TSV]
- *		[-s STEP=STAGE.o]... OURS.o UPSTREAM.o BENCH_KERN.o
+ *		[-s STEP=STAGE.o]... [-u STEP=STAGE.o]...
+ *		OURS.o UPSTREAM.o BENCH_KERN.o
  *
  * -o writes the table as tab-separated values. Each -s adds a copy of
  * ours cut short after a step (bench/stages.py), run on the IPv4 hit in
  * the same rounds, its verdict unchecked: where a tunnelled packet's
- * time goes.
+ * time goes. -u does the same with a copy of upstream.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -156,7 +157,8 @@ static const char *prog_names[NR_PROGS] = {
 };
 
 static const char *stage_files[NR_PROGS];
-static int nr_progs = STAGE0;	/* and one per -s */
+static int stage_upstream[NR_PROGS];	/* -u: a copy of upstream */
+static int nr_progs = STAGE0;	/* and one per -s or -u */
 
 static void die(const char *what)
 {
@@ -535,35 +537,44 @@ static void print_same_size(int rounds)
 	}
 }
 
+/* One row of the step profile: the copy cut after a step, or whole. */
+static double print_step(const char *name, int p, double last, int rounds)
+{
+	double ns = MED(V4HIT, p, tmean);
+	struct ratio vs = ratio_of(V4HIT, p, V4HIT, UPSTREAM, rounds);
+
+	printf("%-20s %9.1f %9.1f", name, ns, ns - last);
+	print_ratio(&vs);
+	printf("\n");
+	return ns;
+}
+
 /*
  * Where an IPv4 hit's time goes: each -s copy returns after one more step
- * of the data path; the last row is the whole program.
+ * of ours, each -u copy after one more of upstream's; the last row of
+ * each is the whole program.
  */
 static void print_stages(int rounds)
 {
-	double last, ns;
-	struct ratio vs;
-	int p;
+	double floor = MED(V4HIT, FLOOR, tmean), last;
+	int p, upstream;
 
 	if (nr_progs == STAGE0)
 		return;
-	printf("\n# IPv4 hit, ours cut short after each step (bench/stages.py), same rounds\n");
+	printf("\n# IPv4 hit, each program cut short after each step (bench/stages.py)\n");
 	printf("%-20s %9s %9s %18s\n", "after step", "ns", "step ns",
 	       "/ upstream's hit");
-	last = MED(V4HIT, FLOOR, tmean);
-	for (p = STAGE0; p <= nr_progs; p++) {
-		int q = p == nr_progs ? OURS : p;
-
-		ns = MED(V4HIT, q, tmean);
-		vs = ratio_of(V4HIT, q, V4HIT, UPSTREAM, rounds);
-		printf("%-20s %9.1f %9.1f", q == OURS ? "+ count (all)" :
-		       prog_names[q], ns, ns - last);
-		print_ratio(&vs);
-		printf("\n");
-		last = ns;
+	for (upstream = 0; upstream < 2; upstream++) {
+		last = floor;
+		for (p = STAGE0; p < nr_progs; p++)
+			if (stage_upstream[p] == upstream)
+				last = print_step(prog_names[p], p, last,
+						  rounds);
+		print_step(upstream ? "upstream: + the rest" : "+ count (all)",
+			   upstream ? UPSTREAM : OURS, last, rounds);
 	}
-	printf("# the first step's ns is over the empty program's (%.1f)\n",
-	       MED(V4HIT, FLOOR, tmean));
+	printf("# the first step of each is over the empty program's %.1f ns\n",
+	       floor);
 }
 
 /*
@@ -599,7 +610,8 @@ static void print_usage(void)
 {
 	fprintf(stderr,
 		"usage: pktcost [-r ROUNDS<=%d] [-n CALLS<=%d] [-w WARM_CALLS] [-o TSV]\n"
-		"               [-s STEP=STAGE.o]... OURS.o UPSTREAM.o BENCH_KERN.o\n",
+		"               [-s STEP=STAGE.o]... [-u STEP=STAGE.o]...\n"
+		"               OURS.o UPSTREAM.o BENCH_KERN.o\n",
 		MAX_ROUNDS, MAX_CALLS);
 	exit(2);
 }
@@ -626,6 +638,11 @@ static struct bpf_object *load_prog(int p, char **files, int *fd)
 		setup_ours(obj, p == OURS_10K ? FILLER_VIPS : 0);
 		break;
 	default:
+		if (stage_upstream[p]) {
+			obj = load(stage_files[p], "_xdp_tx_iptunnel", 0, fd);
+			setup_upstream(obj);
+			break;
+		}
 		obj = load(stage_files[p], "xdp_iptunnel", 0, fd);
 		setup_ours(obj, 0);
 	}
@@ -668,11 +685,13 @@ int main(int argc, char **argv)
 	const char *tsv = NULL;
 	int lens[FLOWS];
 
-	while ((opt = getopt(argc, argv, "r:n:w:o:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:n:w:o:s:u:")) != -1) {
 		switch (opt) {
 		case 's':
+		case 'u':
 			if (nr_progs == NR_PROGS || !strchr(optarg, '='))
 				print_usage();
+			stage_upstream[nr_progs] = opt == 'u';
 			prog_names[nr_progs] = optarg;
 			*strchr(optarg, '=') = '\0';
 			stage_files[nr_progs++] = optarg + strlen(optarg) + 1;
