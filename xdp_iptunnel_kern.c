@@ -529,6 +529,7 @@ static __always_inline int write_outer_ipv4(void *l3, void *data_end,
 
 	if (l3 + sizeof(*outer) > data_end)
 		return -1;
+	/* version 4, header length 5 words, DSCP and ECN of the inner */
 	*first = bpf_htons(0x4500 | pkt->tos);
 	outer->tot_len = bpf_htons(pkt->l3_len + sizeof(*outer));
 	outer->id = pkt->dst.family == AF_INET ? pkt->ip_id : 0;
@@ -536,6 +537,7 @@ static __always_inline int write_outer_ipv4(void *l3, void *data_end,
 	*ttl_proto = bpf_htons(OUTER_TTL << 8 | protocol);
 	outer->saddr = saddr[0];
 	outer->daddr = real->daddr[0];
+	/* the header's 16-bit words as written, the checksum's own as 0 */
 	sum = *first + outer->tot_len + outer->id + outer->frag_off +
 	      *ttl_proto;
 	sum = csum_add32(sum, outer->saddr);
