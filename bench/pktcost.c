@@ -60,7 +60,7 @@ enum prog {
 	UPSTREAM2,	/* a second load: the resolution */
 	UPSTREAM_CAP,	/* with a table as large as ours */
 	FLOOR,		/* return XDP_PASS */
-	STAGE0,		/* -s: ours cut short after a step, IPv4 hit only */
+	STAGE0,		/* -s, -u: copies cut short after a step, IPv4 hit */
 	NR_PROGS = STAGE0 + 8,
 };
 
