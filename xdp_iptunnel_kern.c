@@ -510,12 +510,6 @@ static __always_inline void outer_saddr(__be32 *saddr, const struct real *real,
 			   (bpf_htonl(hash ^ i) & ~cfg->flow_src6_mask[i]);
 }
 
-/* One's complement sum of a 32-bit word as two 16-bit ones. */
-static __always_inline __u32 csum_add32(__u32 sum, __be32 word)
-{
-	return sum + (word & 0xffff) + (word >> 16);
-}
-
 static __always_inline int write_outer_ipv4(void *l3, void *data_end,
 					    const struct packet *pkt,
 					    const struct real *real,
@@ -525,7 +519,6 @@ static __always_inline int write_outer_ipv4(void *l3, void *data_end,
 	__be16 *first = l3, *ttl_proto = (__be16 *)&outer->ttl;
 	__u8 protocol = pkt->dst.family == AF_INET ? IPPROTO_IPIP :
 						     IPPROTO_IPV6;
-	__u32 sum;
 
 	if (l3 + sizeof(*outer) > data_end)
 		return -1;
@@ -537,12 +530,8 @@ static __always_inline int write_outer_ipv4(void *l3, void *data_end,
 	*ttl_proto = bpf_htons(OUTER_TTL << 8 | protocol);
 	outer->saddr = saddr[0];
 	outer->daddr = real->daddr[0];
-	/* the header's 16-bit words as written, the checksum's own as 0 */
-	sum = *first + outer->tot_len + outer->id + outer->frag_off +
-	      *ttl_proto;
-	sum = csum_add32(sum, outer->saddr);
-	sum = csum_add32(sum, outer->daddr);
-	outer->check = ipt_csum_fold(sum);
+	outer->check = 0;
+	outer->check = ipt_ipv4_csum(outer);
 	return 0;
 }
 
