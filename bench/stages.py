@@ -30,8 +30,10 @@ OURS = ("int xdp_iptunnel(struct xdp_md *ctx)", "stage", [
      "return ranges ? XDP_PASS : XDP_DROP;"),
     ("+ parse datagram", "vip = match_ports(ranges, &pkt);",
      "return XDP_PASS;"),
+    # the ports stay in use: with dport alone, clang recomputes the L4
+    # pointer past its check, and the verifier refuses the copy
     ("+ match ports", "if (vip->flags & (VIP_F_RING | VIP_F_FLOW_SRC))",
-     "return XDP_PASS;"),
+     "return pkt.sport + pkt.dport ? XDP_PASS : XDP_DROP;"),
     ("+ pick real", "cfg = bpf_map_lookup_elem(&config_map, &zero);",
      "return XDP_PASS;"),
     ("+ settings, MTU", "action = encapsulate(",
