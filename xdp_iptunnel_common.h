@@ -3,10 +3,10 @@
  * xdp_iptunnel: structures shared by the XDP program and its loader.
  *
  * A VIP is an address, an IP protocol and a destination port range. The
- * program looks a packet up in vip_map by (address, protocol); the value
- * lists up to VIP_MAX_RANGES port ranges on that address, each naming a
- * vip_id (its statistics slot and Maglev ring) and how to pick a real.
- * Every structure is replaced whole by one map update, so a running
+ * program looks a packet up by (address, protocol) in the VIP table; the
+ * value lists up to VIP_MAX_RANGES port ranges on that address, each
+ * naming a vip_id (its statistics slot and Maglev ring) and how to pick a
+ * real. Every structure is replaced whole by one map update, so a running
  * program never sees a half-written service.
  */
 #ifndef _XDP_IPTUNNEL_COMMON_H
@@ -20,7 +20,18 @@
 #define MAGLEV_RING_SIZE	65537	/* prime, as in the Maglev paper */
 #define VIP_ADDR_MAX		16384	/* distinct (address, protocol) keys */
 
-/* vip_map key. IPv4 addresses live in addr[0], the rest is zero. */
+/*
+ * The VIP table is an array the program searches itself: a key's slot is
+ * vip_key_hash() modulo VIP_TABLE_SIZE, or one of the VIP_PROBES_MAX - 1
+ * after it (linear probing); an empty slot ends the search. An array
+ * lookup is a few inlined instructions, a hash map's a call into the
+ * kernel. Four slots per key keep the chains short: the loader refuses a
+ * table where one would be longer.
+ */
+#define VIP_TABLE_SIZE		(4 * VIP_ADDR_MAX)	/* a power of two */
+#define VIP_PROBES_MAX		16
+
+/* The VIP table's key. IPv4 addresses live in addr[0], the rest is zero. */
 struct vip_key {
 	__be32 addr[4];
 	__u8 family;		/* AF_INET or AF_INET6 */
@@ -49,6 +60,39 @@ struct vip_value {
 	__u32 nr_ranges;
 	struct vip_range range[VIP_MAX_RANGES];
 };
+
+/* A slot of the VIP table; family 0: empty. */
+struct vip_slot {
+	struct vip_key key;
+	struct vip_value value;
+};
+
+/* murmur3's finaliser: each input bit flips about half the output bits */
+static inline __u32 vip_hash_mix(__u32 hash)
+{
+	hash ^= hash >> 16;
+	hash *= 0x85ebca6b;
+	hash ^= hash >> 13;
+	hash *= 0xc2b2ae35;
+	hash ^= hash >> 16;
+	return hash;
+}
+
+/*
+ * Where the search for key starts: the program and the loader must agree.
+ * (AF_INET6 comes from sys/socket.h, or from the program.)
+ */
+static inline __u32 vip_key_hash(const struct vip_key *key)
+{
+	__u32 hash = vip_hash_mix(key->family << 8 | key->protocol);
+	int i;
+
+	hash = vip_hash_mix(hash ^ key->addr[0]);
+	if (key->family == AF_INET6)
+		for (i = 1; i < 4; i++)
+			hash = vip_hash_mix(hash ^ key->addr[i]);
+	return hash & (VIP_TABLE_SIZE - 1);
+}
 
 /* A tunnel endpoint pair: the director's address and a real server's. */
 struct real {

@@ -11,7 +11,8 @@
  *
  * Read it top-down: parse -> match -> pick real -> encapsulate -> transmit.
  * Parsing and matching go in two steps, address first: a packet that is
- * not for a VIP leaves after one lookup, its ports never read.
+ * not for a VIP leaves after one search of the VIP table, its ports never
+ * read.
  */
 #ifdef __KERNEL__
 #include <uapi/linux/bpf.h>	/* samples/bpf's flags: not include/linux/bpf.h */
@@ -28,12 +29,13 @@
 #include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
-#include "xdp_iptunnel_common.h"
 
 #ifndef AF_INET
 #define AF_INET		2
 #define AF_INET6	10
 #endif
+
+#include "xdp_iptunnel_common.h"
 
 #define IP_DF		0x4000
 #define IP_MF		0x2000
@@ -45,12 +47,27 @@
 #define IPV6_HDRS_MAX	(sizeof(struct ipv6hdr) + IPV6_EXT_MAX * 2048)
 #define OUTER_TTL	64
 
+/*
+ * The VIP table (see xdp_iptunnel_common.h). The loader builds each new
+ * table aside, writing it through mmap(), and switches it in with one
+ * update of vip_tables[0]. The value's type is given by its size: clang
+ * leaves a struct only reachable from an inner map's definition without
+ * its fields.
+ */
+struct vip_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, VIP_TABLE_SIZE);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct vip_slot));
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VIP_ADDR_MAX);
-	__type(key, struct vip_key);
-	__type(value, struct vip_value);
-} vip_map SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct vip_table);
+} vip_tables SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -137,7 +154,7 @@ static __always_inline void count_event(__u32 event)
 
 /* ---- parse ------------------------------------------------------------ */
 
-/* The lookup needs the address and protocol only: nothing more is read. */
+/* The search needs the address and protocol only: nothing more is read. */
 static __always_inline int parse_ipv4_address(struct packet *pkt, void *l3,
 					      void *data_end)
 {
@@ -237,8 +254,8 @@ static __always_inline int parse_ipv6_address(struct packet *pkt, void *l3,
 }
 
 /*
- * First only what the VIP lookup needs: most packets are not for a VIP,
- * and they leave after one lookup. VLAN-tagged and non-IP frames are not
+ * First only what the VIP table's search needs: most packets are not for
+ * a VIP, and they leave after it. VLAN-tagged and non-IP frames are not
  * ours: they pass untouched.
  */
 static __always_inline int parse_address(struct xdp_md *ctx,
@@ -342,10 +359,34 @@ static __always_inline int parse_datagram(struct xdp_md *ctx,
 
 /* ---- match ------------------------------------------------------------ */
 
+static __always_inline int same_key(const struct vip_key *a,
+				    const struct vip_key *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] &&
+	       x[4] == y[4];
+}
+
 /* The port ranges on the packet's destination address and protocol. */
 static __always_inline struct vip_value *match_address(struct packet *pkt)
 {
-	return bpf_map_lookup_elem(&vip_map, &pkt->dst);
+	__u32 zero = 0, start = vip_key_hash(&pkt->dst), slot, i;
+	struct vip_slot *entry;
+	void *table;
+
+	table = bpf_map_lookup_elem(&vip_tables, &zero);
+	if (!table)
+		return NULL;
+	for (i = 0; i < VIP_PROBES_MAX; i++) {
+		slot = (start + i) & (VIP_TABLE_SIZE - 1);
+		entry = bpf_map_lookup_elem(table, &slot);
+		if (!entry || !entry->key.family)
+			return NULL;
+		if (same_key(&entry->key, &pkt->dst))
+			return &entry->value;
+	}
+	return NULL;
 }
 
 /* Tried in order: the first range that holds every port the packet may. */

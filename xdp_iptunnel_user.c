@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/statfs.h>
@@ -532,6 +533,82 @@ static int parse_count(const char *name, const char *str, unsigned int *val)
 	return 0;
 }
 
+static void vip_key_of(const struct service *svc, struct vip_key *key)
+{
+	memset(key, 0, sizeof(*key));
+	memcpy(key->addr, svc->vip.words, sizeof(key->addr));
+	key->family = svc->vip.family;
+	key->protocol = svc->protocol;
+}
+
+/*
+ * The VIP table's slot for each key, where the program will look for it:
+ * the key's own slot or the first free one of the VIP_PROBES_MAX from
+ * there; a key given again gets its first one. Returns 0, or the error of
+ * list[*bad]: -E2BIG beyond VIP_ADDR_MAX keys, -ENOSPC when the slots are
+ * taken.
+ */
+static int place_vips(const struct vip_slot *list, int nr, __u32 *slot,
+		      int *bad)
+{
+	int *owner = calloc(VIP_TABLE_SIZE, sizeof(*owner));	/* index + 1 */
+	int k, i, keys = 0, err = 0;
+
+	if (!owner)
+		return -ENOMEM;
+	for (k = 0; k < nr && !err; k++) {
+		slot[k] = vip_key_hash(&list[k].key);
+		for (i = 0; i < VIP_PROBES_MAX && owner[slot[k]]; i++) {
+			if (!memcmp(&list[owner[slot[k]] - 1].key, &list[k].key,
+				    sizeof(list[k].key)))
+				break;
+			slot[k] = (slot[k] + 1) & (VIP_TABLE_SIZE - 1);
+		}
+		if (i == VIP_PROBES_MAX)
+			err = -ENOSPC;
+		else if (!owner[slot[k]] && keys++ == VIP_ADDR_MAX)
+			err = -E2BIG;
+		else if (!owner[slot[k]])
+			owner[slot[k]] = k + 1;
+	}
+	*bad = k - 1;
+	free(owner);
+	return err;
+}
+
+/* Every VIP address and protocol must find a slot in the VIP table. */
+static int check_vip_slots(const struct options *opt)
+{
+	struct vip_slot *list = calloc(opt->nr_svc, sizeof(*list));
+	__u32 *slot = calloc(opt->nr_svc, sizeof(*slot));
+	char vip[INET6_ADDRSTRLEN], why[80];
+	int i, bad, err = -ENOMEM;
+
+	for (i = 0; list && slot && i < opt->nr_svc; i++)
+		vip_key_of(&opt->svc[i], &list[i].key);
+	if (list && slot)
+		err = place_vips(list, opt->nr_svc, slot, &bad);
+	free(list);
+	free(slot);
+	if (!err)
+		return 0;
+	if (err == -ENOMEM) {
+		fprintf(stderr, "%s: out of memory\n", prog_name);
+		return -1;
+	}
+	inet_ntop(opt->svc[bad].vip.family, opt->svc[bad].vip.words, vip,
+		  sizeof(vip));
+	if (err == -E2BIG)
+		snprintf(why, sizeof(why),
+			 "more than %d VIP addresses and protocols",
+			 VIP_ADDR_MAX);
+	else
+		snprintf(why, sizeof(why),
+			 "the %d slots of the VIP table where it would go are taken",
+			 VIP_PROBES_MAX);
+	return bad_option('a', vip, why);
+}
+
 /* Ranges of VIPs on one address and protocol must not overlap. */
 static int check_ranges(const struct options *opt)
 {
@@ -669,7 +746,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 			return -1;
 		svc->flow_src = opt->flow_src_len[svc->saddr.family == AF_INET6];
 	}
-	return check_ranges(opt);
+	return check_ranges(opt) || check_vip_slots(opt) ? -1 : 0;
 }
 
 /* ---- config: next-hop MACs from the kernel's tables -------------------- */
@@ -880,8 +957,9 @@ struct director {
 	struct bpf_object *obj;
 	struct bpf_program *prog;
 	int link_fd;		/* closing it detaches the program */
-	int vip_map, reals, vip_rings, config_map;
+	int vip_tables, reals, vip_rings, config_map;
 	int vip_stats, real_stats, events;
+	int first_table;	/* installed empty at load, until filled */
 	bool pinned;
 	bool kept;		/* link pinned: stays after we exit */
 };
@@ -1115,22 +1193,8 @@ out:
 	return err;
 }
 
-static void vip_key_of(const struct service *svc, struct vip_key *key)
-{
-	memset(key, 0, sizeof(*key));
-	memcpy(key->addr, svc->vip.words, sizeof(key->addr));
-	key->family = svc->vip.family;
-	key->protocol = svc->protocol;
-}
-
-/* vip_map as the kernel has it: keeps vip_ids stable across updates. */
-struct vip_entry {
-	struct vip_key key;
-	struct vip_value val;
-};
-
 /*
- * Where each key is in a list of vip_entry: an open-addressing table of
+ * Where each key is in a list of vip_slot: an open-addressing table of
  * list positions, so that 10,000 VIPs are not compared with each other
  * one by one.
  */
@@ -1139,8 +1203,8 @@ struct key_index {
 	unsigned int mask;
 };
 
-struct vip_table {
-	struct vip_entry *old, *new;
+struct vip_change {
+	struct vip_slot *old, *new;
 	int nr_old, nr_new;
 	struct key_index old_index, new_index;
 	bool used_id[MAX_VIPS];	/* by the old or the new configuration */
@@ -1173,7 +1237,7 @@ static unsigned int key_hash(const struct vip_key *key)
 
 /* The index slot holding key, or the free one where it would go. */
 static int *index_slot(const struct key_index *index,
-		       const struct vip_entry *list, const struct vip_key *key)
+		       const struct vip_slot *list, const struct vip_key *key)
 {
 	unsigned int i = key_hash(key) & index->mask;
 
@@ -1183,35 +1247,142 @@ static int *index_slot(const struct key_index *index,
 	return &index->pos[i];
 }
 
-static int read_vips(int fd, struct vip_table *vt)
-{
-	struct vip_key key, *prev = NULL;
-	struct vip_entry *e;
-	__u32 r;
+#define VIP_TABLE_BYTES	((size_t)VIP_TABLE_SIZE * sizeof(struct vip_slot))
 
-	while (!bpf_map_get_next_key(fd, prev, &key)) {
-		e = realloc(vt->old, (vt->nr_old + 1) * sizeof(*e));
-		if (!e)
-			return -ENOMEM;
-		vt->old = e;
-		e = &vt->old[vt->nr_old];
-		e->key = key;
-		if (bpf_map_lookup_elem(fd, &key, &e->val))
-			return -errno;
-		for (r = 0; r < e->val.nr_ranges && r < VIP_MAX_RANGES; r++)
-			if (e->val.range[r].vip_id < MAX_VIPS)
-				vt->used_id[e->val.range[r].vip_id] = true;
-		vt->nr_old++;
-		prev = &e->key;
-	}
+/*
+ * The VIP table the program searches now, mapped read-only into our
+ * memory (*table is NULL before the first), and its map id, which every
+ * new table changes.
+ */
+static int map_vip_table(int vip_tables, struct vip_slot **table,
+			 __u32 *table_id)
+{
+	__u32 zero = 0;
+	void *mem;
+	int fd;
+
+	*table = NULL;
+	if (bpf_map_lookup_elem(vip_tables, &zero, table_id))
+		return errno == ENOENT ? 0 : -errno;
+	fd = bpf_map_get_fd_by_id(*table_id);
+	if (fd < 0)
+		return -errno;
+	mem = mmap(NULL, VIP_TABLE_BYTES, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (mem == MAP_FAILED)
+		return -errno;
+	*table = mem;
 	return 0;
 }
 
-static __u32 vip_id_for(struct director *d, struct vip_table *vt,
+/* The VIP table's keys and values as a list. */
+static int read_vips(int vip_tables, struct vip_slot **list, int *nr)
+{
+	struct vip_slot *table, *e;
+	__u32 table_id, i;
+	int err;
+
+	*list = NULL;
+	*nr = 0;
+	err = map_vip_table(vip_tables, &table, &table_id);
+	if (err || !table)
+		return err;
+	for (i = 0; i < VIP_TABLE_SIZE && !err; i++) {
+		if (!table[i].key.family)
+			continue;
+		e = realloc(*list, (*nr + 1) * sizeof(*e));
+		if (!e) {
+			err = -ENOMEM;
+			break;
+		}
+		e[*nr] = table[i];
+		*list = e;
+		(*nr)++;
+	}
+	munmap(table, VIP_TABLE_BYTES);
+	return err;
+}
+
+/* An empty VIP table: an array the loader writes through mmap(). */
+static int create_vip_table(void)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
+	int fd;
+
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "vip_table", sizeof(__u32),
+			    sizeof(struct vip_slot), VIP_TABLE_SIZE, &opts);
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * Switching a table in waits for the packets on the old one (the kernel
+ * does that for every update of a map of maps: one RCU grace period,
+ * 8 to 20 ms on a small VM). So the program gets an empty table when it
+ * loads, which the first configuration fills in place: nothing runs the
+ * program yet.
+ */
+static int install_first_table(struct director *d)
+{
+	__u32 zero = 0;
+
+	d->first_table = create_vip_table();
+	if (d->first_table < 0)
+		return d->first_table;
+	if (bpf_map_update_elem(d->vip_tables, &zero, &d->first_table,
+				BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+/*
+ * Build a new VIP table aside and switch it in with one update of
+ * vip_tables: a packet finds either the old table or the new one. Before
+ * the program is attached, the first table is filled instead.
+ */
+static int install_vips(struct director *d, const struct vip_slot *list,
+			int nr)
+{
+	struct vip_slot *table;
+	__u32 *slot, zero = 0;
+	int fd = -1, k, err;
+
+	slot = calloc(nr ? nr : 1, sizeof(*slot));
+	if (!slot)
+		return -ENOMEM;
+	err = place_vips(list, nr, slot, &k);	/* check_vip_slots() passed */
+	if (err)
+		goto out;
+	fd = d->first_table >= 0 ? d->first_table : create_vip_table();
+	if (fd < 0) {
+		err = fd;
+		goto out;
+	}
+	table = mmap(NULL, VIP_TABLE_BYTES, PROT_READ | PROT_WRITE,
+		     MAP_SHARED, fd, 0);
+	if (table == MAP_FAILED) {
+		err = -errno;
+		goto out;
+	}
+	for (k = 0; k < nr; k++)
+		table[slot[k]] = list[k];
+	munmap(table, VIP_TABLE_BYTES);
+	if (fd != d->first_table &&
+	    bpf_map_update_elem(d->vip_tables, &zero, &fd, BPF_ANY))
+		err = -errno;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (fd == d->first_table)
+		d->first_table = -1;
+	free(slot);
+	return err;
+}
+
+static __u32 vip_id_for(struct director *d, struct vip_change *vt,
 			const struct vip_key *key, __u16 min, __u16 max)
 {
 	int k = *index_slot(&vt->old_index, vt->old, key) - 1;
-	const struct vip_value *v = k >= 0 ? &vt->old[k].val : NULL;
+	const struct vip_value *v = k >= 0 ? &vt->old[k].value : NULL;
 	__u32 r, id;
 
 	for (r = 0; v && r < v->nr_ranges && r < VIP_MAX_RANGES; r++)
@@ -1229,14 +1400,14 @@ static __u32 vip_id_for(struct director *d, struct vip_table *vt,
 }
 
 /* The new value for key, added empty if the key is new. */
-static struct vip_value *vip_value_for(struct vip_table *vt,
+static struct vip_value *vip_value_for(struct vip_change *vt,
 				       const struct vip_key *key)
 {
 	int *slot = index_slot(&vt->new_index, vt->new, key);
-	struct vip_entry *e;
+	struct vip_slot *e;
 
 	if (*slot)
-		return &vt->new[*slot - 1].val;
+		return &vt->new[*slot - 1].value;
 	e = realloc(vt->new, (vt->nr_new + 1) * sizeof(*e));
 	if (!e)
 		return NULL;
@@ -1245,10 +1416,10 @@ static struct vip_value *vip_value_for(struct vip_table *vt,
 	memset(e, 0, sizeof(*e));
 	e->key = *key;
 	*slot = vt->nr_new;
-	return &e->val;
+	return &e->value;
 }
 
-static int add_range(struct director *d, struct vip_table *vt,
+static int add_range(struct director *d, struct vip_change *vt,
 		     struct real_table *tab, const struct service *svc,
 		     __u16 min, __u16 max)
 {
@@ -1289,7 +1460,7 @@ static int add_range(struct director *d, struct vip_table *vt,
 }
 
 /* Index the old configuration's keys, and room for the new one's. */
-static int index_vips(struct vip_table *vt, int nr_svc)
+static int index_vips(struct vip_change *vt, int nr_svc)
 {
 	int k;
 
@@ -1303,22 +1474,27 @@ static int index_vips(struct vip_table *vt, int nr_svc)
 
 /*
  * Make the maps describe opt's services, whatever they held before. New
- * reals and rings are written aside first, each vip_map entry is then
- * replaced in one update, and only then is what nothing uses removed, so
- * a packet sees either the old service or the new one.
+ * reals and rings are written aside first, then a new VIP table is
+ * switched in, and only then is what nothing uses removed, so a packet
+ * sees either the old service or the new one.
  */
 static int apply_services(struct director *d, struct options *opt)
 {
 	struct real_table *tab = calloc(1, sizeof(*tab));
-	struct vip_table *vt = calloc(1, sizeof(*vt));
+	struct vip_change *vt = calloc(1, sizeof(*vt));
 	int s, k, r, err = -ENOMEM;
 	__u32 id, i;
 
 	if (!tab || !vt)
 		goto out;
 	err = read_reals(d->reals, tab->slot);
-	if (!err)
-		err = read_vips(d->vip_map, vt);
+	if (!err && d->first_table < 0)	/* else the old table is empty */
+		err = read_vips(d->vip_tables, &vt->old, &vt->nr_old);
+	for (k = 0; k < vt->nr_old && !err; k++)
+		for (i = 0; i < vt->old[k].value.nr_ranges &&
+		     i < VIP_MAX_RANGES; i++)
+			if (vt->old[k].value.range[i].vip_id < MAX_VIPS)
+				vt->used_id[vt->old[k].value.range[i].vip_id] = true;
 	if (!err)
 		err = index_vips(vt, opt->nr_svc);
 	for (s = 0; s < opt->nr_svc && !err; s++) {
@@ -1330,27 +1506,23 @@ static int apply_services(struct director *d, struct options *opt)
 			err = add_range(d, vt, tab, svc, svc->ports[r].min,
 					svc->ports[r].max);
 	}
-	for (k = 0; k < vt->nr_new && !err; k++)
-		if (bpf_map_update_elem(d->vip_map, &vt->new[k].key,
-					&vt->new[k].val, BPF_ANY))
-			err = -errno;
+	if (!err)
+		err = install_vips(d, vt->new, vt->nr_new);
 	if (err)
 		goto out;
 
 	/* what the new configuration no longer uses */
 	for (k = 0; k < vt->nr_new; k++)
-		for (i = 0; i < vt->new[k].val.nr_ranges; i++)
-			if (vt->new[k].val.range[i].flags & VIP_F_RING)
-				vt->new_ring[vt->new[k].val.range[i].vip_id] = true;
+		for (i = 0; i < vt->new[k].value.nr_ranges; i++)
+			if (vt->new[k].value.range[i].flags & VIP_F_RING)
+				vt->new_ring[vt->new[k].value.range[i].vip_id] = true;
 	for (k = 0; k < vt->nr_old; k++) {
-		for (i = 0; i < vt->old[k].val.nr_ranges &&
+		for (i = 0; i < vt->old[k].value.nr_ranges &&
 		     i < VIP_MAX_RANGES; i++) {
-			id = vt->old[k].val.range[i].vip_id;
+			id = vt->old[k].value.range[i].vip_id;
 			if (id < MAX_VIPS && !vt->new_ring[id])
 				bpf_map_delete_elem(d->vip_rings, &id);
 		}
-		if (!*index_slot(&vt->new_index, vt->new, &vt->old[k].key))
-			bpf_map_delete_elem(d->vip_map, &vt->old[k].key);
 	}
 	for (id = 0; id < MAX_REALS; id++) {
 		if (tab->slot[id].family && !tab->taken[id]) {
@@ -1361,7 +1533,7 @@ static int apply_services(struct director *d, struct options *opt)
 		cfg_time.reals += tab->taken[id];
 	}
 	for (k = 0; k < vt->nr_new; k++)
-		cfg_time.vips += vt->new[k].val.nr_ranges;
+		cfg_time.vips += vt->new[k].value.nr_ranges;
 out:
 	if (err)
 		fprintf(stderr, "%s: cannot configure the VIPs: %s\n",
@@ -1510,18 +1682,24 @@ static int load_director(struct director *d, const char *path)
 				(libbpf_strerror(err, msg, sizeof(msg)), msg));
 		return -1;
 	}
-	d->vip_map = map_fd(d, "vip_map");
+	d->vip_tables = map_fd(d, "vip_tables");
 	d->reals = map_fd(d, "reals");
 	d->vip_rings = map_fd(d, "vip_rings");
 	d->config_map = map_fd(d, "config_map");
 	d->vip_stats = map_fd(d, "vip_stats");
 	d->real_stats = map_fd(d, "real_stats");
 	d->events = map_fd(d, "events");
-	if (d->vip_map < 0 || d->reals < 0 || d->vip_rings < 0 ||
+	if (d->vip_tables < 0 || d->reals < 0 || d->vip_rings < 0 ||
 	    d->config_map < 0 || d->vip_stats < 0 || d->real_stats < 0 ||
 	    d->events < 0) {
 		fprintf(stderr, "%s: %s: lacks the maps of %s\n", prog_name,
 			path, PROG_NAME);
+		return -1;
+	}
+	err = install_first_table(d);
+	if (err) {
+		fprintf(stderr, "%s: cannot create the VIP table: %s\n",
+			prog_name, strerror(-err));
 		return -1;
 	}
 	return 0;
@@ -1610,7 +1788,7 @@ static bool xdp_attached(int ifindex)
 static void remove_pins(const struct options *opt)
 {
 	static const char *const names[] = {
-		"link", "vip_map", "reals", "vip_rings", "config_map",
+		"link", "vip_tables", "reals", "vip_rings", "config_map",
 		"vip_stats", "real_stats", "events",
 	};
 	char path[PATH_MAX];
@@ -1707,7 +1885,7 @@ static int open_pinned(struct director *d, const struct options *opt)
 		const char *name;
 		int *fd;
 	} maps[] = {
-		{ "vip_map", &d->vip_map }, { "reals", &d->reals },
+		{ "vip_tables", &d->vip_tables }, { "reals", &d->reals },
 		{ "vip_rings", &d->vip_rings }, { "vip_stats", &d->vip_stats },
 		{ "real_stats", &d->real_stats },
 	};
@@ -1844,6 +2022,9 @@ struct stats {
 	struct traffic real[MAX_REALS], real_prev[MAX_REALS];
 	struct traffic proto[256], proto_prev[256];
 	__u64 events[EV_MAX];
+	struct vip_slot *vips;	/* the VIP table, read again when replaced */
+	int nr_vips;
+	__u32 table_id;
 };
 
 static int read_traffic(struct stats *st, int fd, __u32 id, struct traffic *t)
@@ -1893,38 +2074,44 @@ static void print_traffic(const char *kind, const char *name,
 static void print_stats(struct director *d, struct stats *st, double secs,
 			bool json)
 {
-	struct vip_key key, *prev_key = NULL;
-	struct vip_value val;
 	bool first = true;
 	char name[128], addr[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+	__u32 id, i, zero = 0, table_id = 0;
+	struct vip_key *key;
 	struct real *real;
-	__u32 id, i, zero_cpu;
+	int k;
 
 	memset(st->proto, 0, sizeof(st->proto));
+	bpf_map_lookup_elem(d->vip_tables, &zero, &table_id);
+	if (table_id != st->table_id) {
+		free(st->vips);
+		if (read_vips(d->vip_tables, &st->vips, &st->nr_vips))
+			st->nr_vips = 0;
+		st->table_id = table_id;
+	}
 	if (json)
 		printf("{\"time\":%ld,\"stats\":[", (long)time(NULL));
-	while (!bpf_map_get_next_key(d->vip_map, prev_key, &key)) {
-		prev_key = &key;
-		if (bpf_map_lookup_elem(d->vip_map, &key, &val))
-			continue;
-		print_addr(key.addr, key.family, addr, sizeof(addr));
-		for (i = 0; i < val.nr_ranges && i < VIP_MAX_RANGES; i++) {
-			struct vip_range *r = &val.range[i];
+	for (k = 0; k < st->nr_vips; k++) {
+		key = &st->vips[k].key;
+		print_addr(key->addr, key->family, addr, sizeof(addr));
+		for (i = 0; i < st->vips[k].value.nr_ranges &&
+		     i < VIP_MAX_RANGES; i++) {
+			struct vip_range *r = &st->vips[k].value.range[i];
 
 			id = r->vip_id;
 			if (id >= MAX_VIPS || read_traffic(st, d->vip_stats, id,
 							   &st->vip[id]))
 				continue;
-			st->proto[key.protocol].packets += st->vip[id].packets;
-			st->proto[key.protocol].bytes += st->vip[id].bytes;
-			if (key.family == AF_INET6)
+			st->proto[key->protocol].packets += st->vip[id].packets;
+			st->proto[key->protocol].bytes += st->vip[id].bytes;
+			if (key->family == AF_INET6)
 				snprintf(name, sizeof(name), "[%s]:%u-%u/%u",
 					 addr, r->port_min, r->port_max,
-					 key.protocol);
+					 key->protocol);
 			else
 				snprintf(name, sizeof(name), "%s:%u-%u/%u",
 					 addr, r->port_min, r->port_max,
-					 key.protocol);
+					 key->protocol);
 			print_traffic("vip", name, &st->vip[id],
 				      &st->vip_prev[id], secs, json, &first);
 			st->vip_prev[id] = st->vip[id];
@@ -1964,9 +2151,8 @@ static void print_stats(struct director *d, struct stats *st, double secs,
 		__u64 *percpu = (__u64 *)st->percpu;
 		int cpu;
 
-		zero_cpu = i;
 		st->events[i] = 0;
-		if (bpf_map_lookup_elem(d->events, &zero_cpu, percpu))
+		if (bpf_map_lookup_elem(d->events, &i, percpu))
 			continue;
 		for (cpu = 0; cpu < st->nr_cpus; cpu++)
 			st->events[i] += percpu[cpu];
@@ -2161,6 +2347,7 @@ static int poll_stats(struct director *d, struct options *opt)
 	}
 	print_stats(d, st, now_s() - last, opt->json);
 	free(health);
+	free(st->vips);
 	free(st->percpu);
 	free(st);
 	return ret;
@@ -2175,6 +2362,8 @@ static void close_director(struct director *d, const struct options *opt)
 	d->link_fd = -1;
 	if (!d->kept)
 		unpin_maps(d, opt);
+	if (d->first_table >= 0)
+		close(d->first_table);
 	bpf_object__close(d->obj);
 }
 
@@ -2189,7 +2378,7 @@ static void free_options(struct options *opt)
 
 int main(int argc, char **argv)
 {
-	struct director d = { .link_fd = -1 };
+	struct director d = { .link_fd = -1, .first_table = -1 };
 	char path[PATH_MAX];
 	struct options opt;
 	int ret = 1, lock_fd = -1;

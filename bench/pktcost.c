@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <linux/if_ether.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -218,21 +219,33 @@ static void put_real(int fd, __u32 id, const char *src, const char *dst)
 		die("reals");
 }
 
-static void put_vip(int fd, const char *vip, __u16 min, __u16 max,
-		    __u32 vip_id, __u32 real_id, __u32 flags)
-{
-	struct vip_value val = { .nr_ranges = 1 };
-	struct vip_key key = { .protocol = IPPROTO_TCP };
+#define VIP_TABLE_BYTES	((size_t)VIP_TABLE_SIZE * sizeof(struct vip_slot))
 
-	addr(vip, key.addr);
-	key.family = strchr(vip, ':') ? AF_INET6 : AF_INET;
-	val.range[0].port_min = min;
-	val.range[0].port_max = max;
-	val.range[0].vip_id = vip_id;
-	val.range[0].real_id = real_id;
-	val.range[0].flags = flags;
-	if (bpf_map_update_elem(fd, &key, &val, BPF_ANY))
-		die("vip_map");
+/* One VIP, in the first free slot from where the program starts looking */
+static void put_vip(struct vip_slot *table, const char *vip, __u16 min,
+		    __u16 max, __u32 vip_id, __u32 real_id, __u32 flags)
+{
+	struct vip_slot e = { .key.protocol = IPPROTO_TCP,
+			      .value.nr_ranges = 1 };
+	__u32 slot, i;
+
+	addr(vip, e.key.addr);
+	e.key.family = strchr(vip, ':') ? AF_INET6 : AF_INET;
+	e.value.range[0].port_min = min;
+	e.value.range[0].port_max = max;
+	e.value.range[0].vip_id = vip_id;
+	e.value.range[0].real_id = real_id;
+	e.value.range[0].flags = flags;
+	slot = vip_key_hash(&e.key);
+	for (i = 0; i < VIP_PROBES_MAX && table[slot].key.family; i++)
+		slot = (slot + 1) & (VIP_TABLE_SIZE - 1);
+	if (i == VIP_PROBES_MAX) {
+		fprintf(stderr,
+			"pktcost: %s: the %d slots of the VIP table where the program looks for it are taken\n",
+			vip, VIP_PROBES_MAX);
+		exit(1);
+	}
+	table[slot] = e;
 }
 
 /* A ring of real ids first .. first + n - 1, slot by slot. */
@@ -256,16 +269,33 @@ static void put_ring(int rings_fd, __u32 vip_id, __u32 first, __u32 n)
 	close(fd);
 }
 
-/* What the loader would write for the VIPs above, and FILLERS more. */
+/*
+ * What the loader would write for the VIPs above, and FILLERS more: the
+ * VIP table is built aside through mmap() and switched in whole.
+ */
 static void setup_ours(struct bpf_object *obj, int fillers)
 {
 	struct config cfg = { .smac = { 2, 0, 0, 0, 0, 0x10 }, .mtu = MTU };
-	int vips = map_fd(obj, "vip_map");
+	int tables = map_fd(obj, "vip_tables");
 	int reals = map_fd(obj, "reals");
 	int rings = map_fd(obj, "vip_rings");
+	struct vip_slot *vips;
 	char name[64];
 	__u32 zero = 0, i;
+	int table;
 
+	table = bpf_map_create(BPF_MAP_TYPE_ARRAY, "vip_table", sizeof(__u32),
+			       sizeof(struct vip_slot), VIP_TABLE_SIZE,
+			       &(struct bpf_map_create_opts){
+				       .sz = sizeof(struct bpf_map_create_opts),
+				       .map_flags = BPF_F_MMAPABLE,
+			       });
+	if (table < 0)
+		die("vip_table");
+	vips = mmap(NULL, VIP_TABLE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
+		    table, 0);
+	if (vips == MAP_FAILED)
+		die("vip_table");
 	if (bpf_map_update_elem(map_fd(obj, "config_map"), &zero, &cfg, 0))
 		die("config_map");
 	put_real(reals, 0, "192.0.2.10", "192.0.2.11");
@@ -287,6 +317,10 @@ static void setup_ours(struct bpf_object *obj, int fillers)
 		snprintf(name, sizeof(name), "2001:db8:1::%x", i + 1);
 		put_vip(vips, name, 80, 80, 7 + i, 1, 0);
 	}
+	munmap(vips, VIP_TABLE_BYTES);
+	if (bpf_map_update_elem(tables, &zero, &table, BPF_ANY))
+		die("vip_tables");
+	close(table);
 }
 
 static void put_upstream(int fd, const char *vip, __u8 protocol, __u16 port,

@@ -233,7 +233,7 @@ ecmp_birdc() { local host=$1; shift; birdc -s "$ECMP_RUN/bird-$host/bird.ctl" "$
 # pinned? (An XDP program of another name, or none, is not healthy.)
 ecmp_healthy() {
 	[[ $(ip -n "xipt-$1" -d link show dev eth0 2>/dev/null) == *" prog/xdp id "+([0-9])" name xdp_iptunnel "* ]] &&
-		[ -e "$ECMP_PINS/xipt-$1/eth0/vip_map" ]
+		[ -e "$ECMP_PINS/xipt-$1/eth0/vip_tables" ]
 }
 
 # ecmp_watch LB: the glue. Every ECMP_WATCH_INTERVAL s, announce the VIPs

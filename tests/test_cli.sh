@@ -128,8 +128,19 @@ bad "--flow-src without a length" "$p--flow-src '198.51.100.0': not ADDR/LEN" \
 	--flow-src 198.51.100.0 $good
 bad "--check of an unknown kind" "$p--check 'ftp': expected tcp[:port] or http[:port][/path]" \
 	--check ftp $good
+# keys the VIP table cannot hold: one slot's VIP_PROBES_MAX (16) are
+# taken by 16 others, or more than VIP_ADDR_MAX (16384) of them
+same_slot=$("$top/tests/vip_table.py" --same-slot 17)
+slot_vips=$(for a in $same_slot; do printf ' -a %s -p 80' "$a"; done)
+bad "17 VIPs on one slot of the VIP table" \
+	"$p-a '${same_slot##* }': the 16 slots of the VIP table where it would go are taken" \
+	-i c0 -s 2001:db8::10 -d 2001:db8::11 -m 08:00:27:96:39:d5 $slot_vips
+bad "16,385 VIP addresses" \
+	"$p-a '2001:db8:1::4001': more than 16384 VIP addresses and protocols" \
+	-i c0 -s 2001:db8::10 -d 2001:db8::11 -m 08:00:27:96:39:d5 \
+	$(seq 16385 | awk '{ printf " -a 2001:db8:1::%x -p 80", $1 }')
 bad "--update with no director running" \
-	"$p-i 'c0': no director runs there ($PINS/c0/vip_map: No such file or directory)" \
+	"$p-i 'c0': no director runs there ($PINS/c0/vip_tables: No such file or directory)" \
 	-U $good
 }
 
@@ -210,23 +221,23 @@ started "the seed's command line (-i $ifindex -a ... -p 80-81 -s ... -d ... -m .
 modes=$(stat -c '%a %n' /sys/fs/bpf/xdp_iptunnel "$PINS" "$PINS/c0" \
 	"$PINS"/c0/* 2>&1 | awk '$1 != ($2 ~ /\/c0\// ? 600 : 700)')
 check "while running, the pins are root-only: $(find "$PINS/c0" -type f | wc -l) files 0600, their 3 directories 0700${modes:+: $modes}" \
-	sh -c "test -z '$modes' && test -e $PINS/c0/vip_map"
+	sh -c "test -z '$modes' && test -e $PINS/c0/vip_tables"
 # nobody may stop or change a running director
 id=$(ip -n $NS -d link show c0 | sed -n 's/.*prog\/xdp id \([0-9]*\).*/\1/p')
-vips=$(bpftool map dump pinned "$PINS/c0/vip_map" | md5sum)
+vips=$(bpftool map dump pinned "$PINS/c0/vip_tables" | md5sum)
 for args in "-i c0 --stop" "-U $good -p 443"; do
 	rc=0
 	# shellcheck disable=SC2086
 	nsenter --net=/run/netns/$NS setpriv --reuid=65534 --regid=65534 \
 		--clear-groups "$top/xdp_iptunnel" $args >"$tmp/out" 2>"$tmp/err" || rc=$?
-	check "unprivileged ${args%% -a*}: exit $rc, $(head -n 1 "$tmp/err"); the director, its program $id and vip_map unchanged" \
+	check "unprivileged ${args%% -a*}: exit $rc, $(head -n 1 "$tmp/err"); the director, its program $id and VIP table unchanged" \
 		sh -c "test $rc = 1 && test \$(wc -l <'$tmp/err') = 1 &&
 			grep -q 'run as root' '$tmp/err' && kill -0 $pid &&
 			ip -n $NS -d link show c0 | grep -q 'prog/xdp id $id ' &&
-			test \"\$(bpftool map dump pinned $PINS/c0/vip_map | md5sum)\" = '$vips'"
+			test \"\$(bpftool map dump pinned $PINS/c0/vip_tables | md5sum)\" = '$vips'"
 done
 check "bpftool prints the pinned maps with their BTF field names" \
-	sh -c "bpftool map dump pinned $PINS/c0/vip_map | grep -q port_min"
+	sh -c "bpftool map dump pinned $PINS/c0/reals | grep -q dmac"
 rc=0
 run $good -T 1 >/dev/null 2>"$tmp/err" || rc=$?
 check "a second loader on the interface is refused ($(head -n 1 "$tmp/err"))" \
@@ -276,20 +287,12 @@ check "--keep leaves the program attached after the loader exits" \
 	sh -c "ip -n $NS link show c0 | grep -q ' xdp' && test -e $PINS/c0/link"
 check "--update reaches a kept director" run -U $good -p 443
 
-# vip_map as "VIP PROTOCOL PORTS VIP_ID RING" lines, and vip_rings' keys:
-# an update keeps the vip_id (and counters) of every range it keeps,
-# gives new ranges ids the running table does not use, and removes what
-# it no longer names
+# the VIP table as "VIP PROTOCOL PORTS VIP_ID RING" lines (each key where
+# the program looks for it), and vip_rings' keys: an update keeps the
+# vip_id (and counters) of every range it keeps, gives new ranges ids the
+# running table does not use, and removes what it no longer names
 vips() {
-	bpftool -j map dump pinned "$PINS/c0/vip_map" | python3 -c '
-import ipaddress, json, sys
-for e in json.load(sys.stdin):
-    key, val = e["formatted"]["key"], e["formatted"]["value"]
-    raw = bytes(int(b, 16) for b in e["key"][:16])
-    addr = ipaddress.ip_address(raw[:4] if key["family"] == 2 else raw)
-    for r in val["range"][:val["nr_ranges"]]:
-        print(addr, key["protocol"], "%d-%d" % (r["port_min"], r["port_max"]),
-              r["vip_id"], "ring" if r["flags"] & 1 else "-")' | sort
+	"$top/tests/vip_table.py" "$PINS/c0"
 	bpftool -j map dump pinned "$PINS/c0/vip_rings" | python3 -c '
 import json, sys
 ids = sorted(int.from_bytes(bytes(int(b, 16) for b in e["key"]), "little")
@@ -314,6 +317,11 @@ check "--update removes a range, a VIP and its ring; a new VIP takes an unused i
 192.0.2.35 6 8080-8080 3 -
 rings: none
 EOF
+slot_vips=$(for a in ${same_slot% *}; do printf ' -a %s -p 80' "$a"; done)
+run -U -i c0 -s 2001:db8::10 -d 2001:db8::11 -m $mac $slot_vips >/dev/null
+check "--update to 16 VIPs on one slot: each where the program looks for it" \
+	sh -c "'$top/tests/vip_table.py' '$PINS/c0' >'$tmp/table' &&
+		test \$(grep -c ' 6 80-80 ' '$tmp/table') = 16"
 check "--stop detaches it and removes the pins" \
 	sh -c "nsenter --net=/run/netns/$NS $top/xdp_iptunnel -i c0 --stop >/dev/null &&
 		! ip -n $NS link show c0 | grep -q ' xdp' && test ! -e $PINS"

@@ -93,7 +93,7 @@ for round in 1 2 3 4 5 6; do
 		sleep 0.05
 	done
 	sleep 0.5
-	map=$(bpftool -j map show pinned "$PINS/f0/vip_map" 2>/dev/null |
+	map=$(bpftool -j map show pinned "$PINS/f0/vip_tables" 2>/dev/null |
 		sed -n 's/^{"id":\([0-9]*\),.*/\1/p')
 	prog=$(ip -n $NS -d link show f0 | sed -n 's/.*prog\/xdp id \([0-9]*\).*/\1/p')
 	maps=$([ -z "$prog" ] || bpftool -j prog show id "$prog" |
@@ -103,7 +103,7 @@ for round in 1 2 3 4 5 6; do
 	wait "$pid_a" || rc_a=$?
 	wait "$pid_b" || rc_b=$?
 	if [ -z "$map" ] || ! echo ",$maps," | grep -q ",$map,"; then
-		bad="$bad round $round: vip_map ${map:-not pinned}, program ${prog:-none} with maps ${maps:-none};"
+		bad="$bad round $round: vip_tables ${map:-not pinned}, program ${prog:-none} with maps ${maps:-none};"
 	elif [ "$rc_a$rc_b" != 01 ] && [ "$rc_a$rc_b" != 10 ]; then
 		bad="$bad round $round: exit statuses $rc_a and $rc_b;"
 	elif ! grep -q "already" "$tmp/$([ $rc_a = 1 ] && echo a || echo b)"; then

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <bpf/bpf.h>
@@ -118,7 +119,9 @@ static const char *const ev_names[EV_MAX] = {
 
 static struct real reals_conf[NR_REALS];
 static struct config cfg;
-static int prog_fd, vip_fd, reals_fd, rings_fd, config_fd, ring_fd;
+static int prog_fd, tables_fd, reals_fd, rings_fd, config_fd, ring_fd;
+static int vip_table_fd;
+static struct vip_slot *vip_table;	/* the program's, mapped writable */
 static int vip_stats_fd, real_stats_fd, events_fd;
 static int ncpus;
 static __u32 *batch_keys;
@@ -1001,6 +1004,118 @@ static void test_match(void)
 	}
 }
 
+/*
+ * Where the program starts looking for a key, computed here as the
+ * header documents it rather than with its vip_key_hash(): murmur3's
+ * finaliser over family << 8 | protocol, then over that xor each address
+ * word (one for IPv4, four for IPv6), modulo the table size.
+ */
+static __u32 fmix32(__u32 h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6b;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35;
+	return h ^ (h >> 16);
+}
+
+static __u32 home_slot(const struct vip_key *key)
+{
+	int i, words = key->family == AF_INET6 ? 4 : 1;
+	__u32 h = fmix32(key->family << 8 | key->protocol);
+
+	for (i = 0; i < words; i++)
+		h = fmix32(h ^ key->addr[i]);
+	return h % VIP_TABLE_SIZE;
+}
+
+static __u32 table_slot(__u32 slot)
+{
+	return slot % VIP_TABLE_SIZE;
+}
+
+static struct vip_key key_of(const char *addr, __u8 protocol)
+{
+	struct vip_key key = { .protocol = protocol };
+
+	parse_addr(addr, key.addr);
+	key.family = is_ipv6(addr) ? AF_INET6 : AF_INET;
+	return key;
+}
+
+/* Empty the slots from home on, then put the VIP behind taken ones. */
+static void chain(__u32 home, const struct vip_slot *vip,
+		  const struct vip_slot *decoy, unsigned int taken)
+{
+	unsigned int i;
+
+	for (i = 0; i <= VIP_PROBES_MAX; i++)
+		memset(&vip_table[table_slot(home + i)], 0,
+		       sizeof(*vip_table));
+	for (i = 0; i < taken; i++)
+		vip_table[table_slot(home + i)] = *decoy;
+	vip_table[table_slot(home + taken)] = *vip;
+}
+
+/*
+ * The search itself: how far the program looks for a key, what ends the
+ * search, that the whole key is compared. The VIP is VIP4 TCP (port 80:
+ * V4_HTTP to R4A); the slots it moves over are put back afterwards.
+ */
+static void test_vip_table(void)
+{
+	struct vip_key key = key_of(VIP4, IPPROTO_TCP);
+	struct vip_slot saved[VIP_PROBES_MAX + 1], vip = {}, decoy = {};
+	struct pkt p = flow(VIP4, IPPROTO_TCP, 80);
+	__u32 home = home_slot(&key), zero = 0, i;
+	struct frame f;
+
+	build(&f, &p);
+	for (i = 0; i <= VIP_PROBES_MAX; i++) {
+		saved[i] = vip_table[table_slot(home + i)];
+		if (!memcmp(&saved[i].key, &key, sizeof(key)))
+			vip = saved[i];
+	}
+	if (!vip.key.family) {
+		fail("VIP4 TCP is not within %d slots of its own", VIP_PROBES_MAX);
+		report("VIP table: VIP4 TCP where the loader would put it");
+		return;
+	}
+	/* another VIP's slot: the program must never stop at it */
+	decoy.key = key_of(OTHER4, IPPROTO_TCP);
+	decoy.value.nr_ranges = 1;
+	decoy.value.range[0] = (struct vip_range){ 1, 65535, V4_HTTPS, R6A, 0 };
+
+	chain(home, &vip, &decoy, 1);
+	tx("VIP table: found behind one taken slot", &f, V4_HTTP, R4A);
+	chain(home, &vip, &decoy, VIP_PROBES_MAX - 1);
+	tx("VIP table: found in the last slot looked at", &f, V4_HTTP, R4A);
+	chain(home, &vip, &decoy, VIP_PROBES_MAX);
+	pass("VIP table: not looked for beyond VIP_PROBES_MAX slots", &f, -1);
+
+	chain(home, &vip, &decoy, 1);
+	memset(&vip_table[home], 0, sizeof(*vip_table));
+	pass("VIP table: an empty slot ends the search", &f, -1);
+
+	/* IPv6 key whose first word is VIP4's address */
+	decoy.key = key;
+	decoy.key.family = AF_INET6;
+	chain(home, &vip, &decoy, 1);
+	tx("VIP table: an IPv6 key with VIP4's word is another key", &f,
+	   V4_HTTP, R4A);
+
+	for (i = 0; i <= VIP_PROBES_MAX; i++)
+		vip_table[table_slot(home + i)] = saved[i];
+	tx("VIP table: put back", &f, V4_HTTP, R4A);
+
+	if (bpf_map_delete_elem(tables_fd, &zero))
+		die("bpf_map_delete_elem(vip_tables)");
+	pass("no VIP table yet: VIP4 passes", &f, -1);
+	if (bpf_map_update_elem(tables_fd, &zero, &vip_table_fd, BPF_ANY))
+		die("bpf_map_update_elem(vip_tables)");
+	tx("VIP table switched back in", &f, V4_HTTP, R4A);
+}
+
 /* L4 header of len bytes in a frame that ends (or is padded) there. */
 static void build_short_l4(struct frame *f, const struct pkt *p,
 			   unsigned int len, unsigned int frame_len)
@@ -1510,6 +1625,37 @@ static int map_fd(struct bpf_object *obj, const char *name)
 	return fd;
 }
 
+/* The first free slot from the key's own on, as the loader does. */
+static void put_vip(const struct vip_key *key, const struct vip_value *value)
+{
+	__u32 slot = home_slot(key);
+
+	while (vip_table[slot].key.family)
+		slot = table_slot(slot + 1);
+	vip_table[slot].key = *key;
+	vip_table[slot].value = *value;
+}
+
+/* A VIP table the test writes through mmap(), as the program's only one. */
+static void create_vip_table(void)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
+	__u32 zero = 0;
+	int fd;
+
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "test_vips", sizeof(__u32),
+			    sizeof(struct vip_slot), VIP_TABLE_SIZE, &opts);
+	if (fd < 0)
+		die("bpf_map_create(vip table)");
+	vip_table = mmap(NULL, VIP_TABLE_SIZE * sizeof(*vip_table),
+			 PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (vip_table == MAP_FAILED)
+		die("mmap(vip table)");
+	if (bpf_map_update_elem(tables_fd, &zero, &fd, BPF_ANY))
+		die("bpf_map_update_elem(vip_tables)");
+	vip_table_fd = fd;
+}
+
 static void fill_maps(void)
 {
 	struct vip_value value;
@@ -1540,6 +1686,7 @@ static void fill_maps(void)
 			die("bpf_map_update_elem(reals)");
 	}
 
+	create_vip_table();
 	for (i = 0; i < ARRAY_SIZE(vips); i++) {
 		memset(&key, 0, sizeof(key));
 		memset(&value, 0, sizeof(value));
@@ -1552,8 +1699,7 @@ static void fill_maps(void)
 				vips[i].range[value.nr_ranges];
 			value.nr_ranges++;
 		}
-		if (bpf_map_update_elem(vip_fd, &key, &value, BPF_NOEXIST))
-			die("bpf_map_update_elem(vip_map)");
+		put_vip(&key, &value);
 	}
 
 	ring_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "test_ring",
@@ -1589,7 +1735,7 @@ static struct bpf_object *setup(const char *path)
 	if (!prog)
 		die("program xdp_iptunnel");
 	prog_fd = bpf_program__fd(prog);
-	vip_fd = map_fd(obj, "vip_map");
+	tables_fd = map_fd(obj, "vip_tables");
 	reals_fd = map_fd(obj, "reals");
 	rings_fd = map_fd(obj, "vip_rings");
 	config_fd = map_fd(obj, "config_map");
@@ -1634,6 +1780,7 @@ int main(int argc, char **argv)
 	test_encap();
 	test_selftest_shape();
 	test_match();
+	test_vip_table();
 	test_truncated();
 	test_ipv4_options();
 	test_fragments();

@@ -93,7 +93,7 @@ run_cycle() {
 		>"$log.main" 2>&1 &
 	pid=$!
 	for _ in $(seq 300); do
-		[ -e "$PIN_ROOT/$NS/d0/vip_map" ] &&
+		[ -e "$PIN_ROOT/$NS/d0/vip_tables" ] &&
 			ip -n "$NS" link show dev d0 | grep -q " xdp" && break
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1

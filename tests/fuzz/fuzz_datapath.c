@@ -47,6 +47,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <bpf/bpf.h>
@@ -1277,26 +1278,67 @@ static void push_config(void)
 		die("config_map");
 }
 
+#define VIP_TABLE_BYTES	((size_t)VIP_TABLE_SIZE * sizeof(struct vip_slot))
+
+/* The VIPs in a new VIP table, built as the loader does, in vip_tables[0]. */
+static void load_vips(int fd_tables)
+{
+	struct vip_slot *table;
+	__u32 zero = 0, slot, n;
+	int i, fd;
+
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "vip_table", sizeof(__u32),
+			    sizeof(struct vip_slot), VIP_TABLE_SIZE,
+			    &(struct bpf_map_create_opts){
+				    .sz = sizeof(struct bpf_map_create_opts),
+				    .map_flags = BPF_F_MMAPABLE,
+			    });
+	if (fd < 0)
+		die("vip_table");
+	table = mmap(NULL, VIP_TABLE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
+		     fd, 0);
+	if (table == MAP_FAILED)
+		die("vip_table");
+	for (i = 0; i < nr_vips; i++) {
+		slot = vip_key_hash(&vips[i].key);
+		for (n = 0; n < VIP_PROBES_MAX && table[slot].key.family; n++) {
+			if (!memcmp(&table[slot].key, &vips[i].key,
+				    sizeof(struct vip_key))) {
+				errno = EEXIST;
+				die("vip_table: a VIP given twice");
+			}
+			slot = (slot + 1) & (VIP_TABLE_SIZE - 1);
+		}
+		if (n == VIP_PROBES_MAX) {
+			errno = ENOSPC;
+			die("vip_table: a VIP's VIP_PROBES_MAX slots are taken");
+		}
+		table[slot].key = vips[i].key;
+		table[slot].value = vips[i].val;
+	}
+	munmap(table, VIP_TABLE_BYTES);
+	if (bpf_map_update_elem(fd_tables, &zero, &fd, BPF_ANY))
+		die("vip_tables");
+	close(fd);
+}
+
 static void load_maps(struct bpf_object *obj)
 {
-	int fd_vips = bpf_object__find_map_fd_by_name(obj, "vip_map");
+	int fd_tables = bpf_object__find_map_fd_by_name(obj, "vip_tables");
 	int fd_reals = bpf_object__find_map_fd_by_name(obj, "reals");
 	int fd_rings = bpf_object__find_map_fd_by_name(obj, "vip_rings");
 	static __u32 keys[MAGLEV_RING_SIZE];
 	__u32 id, n;
-	int i, fd;
+	int fd;
 
 	fd_config = bpf_object__find_map_fd_by_name(obj, "config_map");
 	fd_vip_stats = bpf_object__find_map_fd_by_name(obj, "vip_stats");
 	fd_real_stats = bpf_object__find_map_fd_by_name(obj, "real_stats");
 	fd_events = bpf_object__find_map_fd_by_name(obj, "events");
-	if (fd_vips < 0 || fd_reals < 0 || fd_rings < 0 || fd_config < 0 ||
+	if (fd_tables < 0 || fd_reals < 0 || fd_rings < 0 || fd_config < 0 ||
 	    fd_vip_stats < 0 || fd_real_stats < 0 || fd_events < 0)
 		die("the object lacks a map");
-	for (i = 0; i < nr_vips; i++)
-		if (bpf_map_update_elem(fd_vips, &vips[i].key, &vips[i].val,
-					BPF_NOEXIST))
-			die("vip_map");
+	load_vips(fd_tables);
 	for (id = 0; id < MAX_REALS; id++)
 		if (reals[id].family &&
 		    bpf_map_update_elem(fd_reals, &id, &reals[id], BPF_ANY))
