@@ -22,13 +22,14 @@
 
 /*
  * The VIP table is an array the program searches itself: a key's slot is
- * vip_key_hash() modulo VIP_TABLE_SIZE, or one of the VIP_PROBES_MAX - 1
- * after it (linear probing); an empty slot ends the search. An array
- * lookup is a few inlined instructions, a hash map's a call into the
- * kernel. Four slots per key keep the chains short: the loader refuses a
- * table where one would be longer.
+ * vip_key_hash(), or one of the VIP_PROBES_MAX - 1 after it (linear
+ * probing); an empty slot ends the search. An array lookup is a few
+ * inlined instructions, a hash map's a call into the kernel. Four slots
+ * per key keep the searches short: the loader refuses a set of keys where
+ * one would be longer.
  */
-#define VIP_TABLE_SIZE		(4 * VIP_ADDR_MAX)	/* a power of two */
+#define VIP_TABLE_SIZE		65536	/* four slots per key */
+#define VIP_TABLE_BITS		16	/* VIP_TABLE_SIZE is 2^16 */
 #define VIP_PROBES_MAX		16
 
 /* The VIP table's key. IPv4 addresses live in addr[0], the rest is zero. */
@@ -67,31 +68,24 @@ struct vip_slot {
 	struct vip_value value;
 };
 
-/* murmur3's finaliser: each input bit flips about half the output bits */
-static inline __u32 vip_hash_mix(__u32 hash)
-{
-	hash ^= hash >> 16;
-	hash *= 0x85ebca6b;
-	hash ^= hash >> 13;
-	hash *= 0xc2b2ae35;
-	hash ^= hash >> 16;
-	return hash;
-}
-
 /*
- * Where the search for key starts: the program and the loader must agree.
+ * Where the search for key starts: Fibonacci hashing (Knuth, TAOCP 6.4),
+ * the key folded into 64 bits, times 2^64 / golden ratio, the product's
+ * top bits. One multiply, and keys a few bits apart, as the addresses of
+ * a range are, land far apart. The program and the loader must agree.
  * (AF_INET6 comes from sys/socket.h, or from the program.)
  */
 static inline __u32 vip_key_hash(const struct vip_key *key)
 {
-	__u32 hash = vip_hash_mix(key->family << 8 | key->protocol);
-	int i;
+	__u64 x = key->family << 8 | key->protocol;
 
-	hash = vip_hash_mix(hash ^ key->addr[0]);
 	if (key->family == AF_INET6)
-		for (i = 1; i < 4; i++)
-			hash = vip_hash_mix(hash ^ key->addr[i]);
-	return hash & (VIP_TABLE_SIZE - 1);
+		x ^= ((__u64)key->addr[1] << 32 | key->addr[0]) ^
+		     ((__u64)key->addr[3] << 32 | key->addr[2]) *
+		     0xc2b2ae3d27d4eb4fULL;
+	else
+		x |= (__u64)key->addr[0] << 16;
+	return x * 0x9e3779b97f4a7c15ULL >> (64 - VIP_TABLE_BITS);
 }
 
 /* A tunnel endpoint pair: the director's address and a real server's. */

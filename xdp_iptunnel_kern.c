@@ -409,74 +409,43 @@ static __always_inline struct vip_range *match_ports(struct vip_value *ranges,
 
 /* ---- pick real -------------------------------------------------------- */
 
-static __always_inline __u32 ipt_rol32(__u32 word, unsigned int shift)
+/* murmur3's 64-bit finaliser: every output bit depends on every input bit */
+static __always_inline __u64 mix64(__u64 x)
 {
-	return (word << shift) | (word >> ((-shift) & 31));
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
 }
-
-/* Bob Jenkins' lookup3 mixing, as the kernel's jhash2() */
-static __always_inline void ipt_jhash_mix(__u32 *a, __u32 *b, __u32 *c)
-{
-	*a -= *c; *a ^= ipt_rol32(*c, 4); *c += *b;
-	*b -= *a; *b ^= ipt_rol32(*a, 6); *a += *c;
-	*c -= *b; *c ^= ipt_rol32(*b, 8); *b += *a;
-	*a -= *c; *a ^= ipt_rol32(*c, 16); *c += *b;
-	*b -= *a; *b ^= ipt_rol32(*a, 19); *a += *c;
-	*c -= *b; *c ^= ipt_rol32(*b, 4); *b += *a;
-}
-
-static __always_inline __u32 ipt_jhash_final(__u32 a, __u32 b, __u32 c)
-{
-	c ^= b; c -= ipt_rol32(b, 14);
-	a ^= c; a -= ipt_rol32(c, 11);
-	b ^= a; b -= ipt_rol32(a, 25);
-	c ^= b; c -= ipt_rol32(b, 16);
-	a ^= c; a -= ipt_rol32(c, 4);
-	b ^= a; b -= ipt_rol32(a, 14);
-	c ^= b; c -= ipt_rol32(b, 24);
-	return c;
-}
-
-#define JHASH_INITVAL	0xdeadbeef
 
 /*
  * The flow's 5-tuple, hashed the same on every director so that all of
- * them pick the same real for it: jhash_3words(saddr, daddr, ports) for
- * IPv4 and jhash2() of the nine words saddr, daddr, ports for IPv6, with
- * the protocol as the initial value. IPv4 hashes three words, not the
- * nine of an IPv6 tuple: two mixing rounds fewer per packet. Fragments
- * and port-less protocols hash with ports 0, which keeps every fragment
- * of a datagram on one real.
+ * them pick the same real for it. IPv4: one 64-bit word, the source
+ * address over the ports, xor the protocol over the destination (those
+ * two are the VIP's: no two flows of a VIP fold alike), mixed once.
+ * IPv6: the ports and protocol, then each 64-bit half of the addresses
+ * xor-ed in and mixed. Fragments and port-less protocols hash with ports
+ * 0, which keeps every fragment of a datagram on one real.
  */
+static __always_inline __u64 two_words(const __be32 *word)
+{
+	return (__u64)word[0] << 32 | word[1];
+}
+
 static __always_inline __u32 flow_hash(const struct packet *pkt)
 {
-	__u32 ports = (__u32)pkt->sport << 16 | pkt->dport;
-	__u32 a, b, c;
+	__u64 ports = (__u32)pkt->sport << 16 | pkt->dport;
+	__u64 hash = (__u64)pkt->dst.protocol << 32;
 
-	if (pkt->dst.family == AF_INET) {
-		a = JHASH_INITVAL + (3 << 2) + pkt->dst.protocol;
-		b = a;
-		c = a;
-		a += pkt->saddr[0];
-		b += pkt->dst.addr[0];
-		c += ports;
-		return ipt_jhash_final(a, b, c);
-	}
-	a = JHASH_INITVAL + (9 << 2) + pkt->dst.protocol;
-	b = a;
-	c = a;
-	a += pkt->saddr[0];
-	b += pkt->saddr[1];
-	c += pkt->saddr[2];
-	ipt_jhash_mix(&a, &b, &c);
-	a += pkt->saddr[3];
-	b += pkt->dst.addr[0];
-	c += pkt->dst.addr[1];
-	ipt_jhash_mix(&a, &b, &c);
-	a += pkt->dst.addr[2];
-	b += pkt->dst.addr[3];
-	c += ports;
-	return ipt_jhash_final(a, b, c);
+	if (pkt->dst.family == AF_INET)
+		return mix64(((__u64)pkt->saddr[0] << 32 | ports) ^
+			     (hash | pkt->dst.addr[0]));
+	hash = mix64((hash | ports) ^ two_words(&pkt->saddr[0]));
+	hash = mix64(hash ^ two_words(&pkt->saddr[2]));
+	hash = mix64(hash ^ two_words(&pkt->dst.addr[0]));
+	return mix64(hash ^ two_words(&pkt->dst.addr[2]));
 }
 
 /* hash * size / 2^32: a slot as uniform as hash % size, without a divide */

@@ -415,6 +415,21 @@ static __u32 run_once(int prog_fd, int p, int c, __u8 *in, int len)
 	return opts.duration;
 }
 
+/* 0 .. n - 1 in a random order */
+static void shuffle(int *v, int n)
+{
+	int i, k, t;
+
+	for (i = 0; i < n; i++)
+		v[i] = i;
+	for (i = n - 1; i > 0; i--) {
+		k = rand() % (i + 1);
+		t = v[i];
+		v[i] = v[k];
+		v[k] = t;
+	}
+}
+
 static int cmp_u32(const void *a, const void *b)
 {
 	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
@@ -754,20 +769,13 @@ int main(int argc, char **argv)
 
 	for (r = 0; r < rounds; r++) {
 		struct bpf_object *obj[NR_PROGS];
-		int fd[NR_PROGS], order[NR_PROGS];
+		int fd[NR_PROGS], order[NR_PROGS], turn[NR_PROGS];
 
 		/*
 		 * In a new order each round: where a program lands depends
 		 * on what was loaded before it.
 		 */
-		for (p = 0; p < nr_progs; p++)
-			order[p] = p;
-		for (p = nr_progs - 1; p > 0; p--) {
-			k = rand() % (p + 1);
-			i = order[p];
-			order[p] = order[k];
-			order[k] = i;
-		}
+		shuffle(order, nr_progs);
 		for (k = 0; k < nr_progs; k++) {
 			p = order[k];
 			obj[p] = load_prog(p, argv + optind, &fd[p]);
@@ -778,10 +786,15 @@ int main(int argc, char **argv)
 			n = calls;
 			if (cases[c].repeat > 1)
 				n = warm_calls;
-			/* call by call, each program in turn, a new one first */
+			/*
+			 * call by call, each program in turn, in a new order
+			 * every time: a program leaves the caches and TLB to
+			 * the next, so none may always follow the same one
+			 */
 			for (i = 0; i < n; i++) {
+				shuffle(turn, nr_progs);
 				for (k = 0; k < nr_progs; k++) {
-					p = (i + k) % nr_progs;
+					p = turn[k];
 					if (runs_on(p, c))
 						samples[p][i] =
 							run_once(fd[p], p, c,

@@ -6,7 +6,7 @@
  * frames through BPF_PROG_TEST_RUN, one repetition per case. Each case
  * checks the verdict, the output frame byte for byte, the events counters
  * and the vip_stats/real_stats sums against what this file predicts on its
- * own: it has its own frame builders, IPv4 checksum and jhash2 and shares
+ * own: it has its own frame builders, IPv4 checksum and flow hash and shares
  * only the map layouts of xdp_iptunnel_common.h with the program.
  *
  * Usage: test_kern [xdp_iptunnel_kern.o]
@@ -492,81 +492,45 @@ static void encap(struct frame *e, const struct frame *in, __u32 real_id,
 	put(e, in->b + ETH_HLEN, in->len - ETH_HLEN);
 }
 
-/* ---- the flow hash: the kernel's jhash2() ------------------------------ */
+/* ---- the flow hash: murmur3's 64-bit finaliser ------------------------ */
 
-static __u32 rol32(__u32 word, unsigned int shift)
+static __u64 fmix64(__u64 k)
 {
-	return word << shift | word >> (32 - shift);
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdULL;
+	k ^= k >> 33;
+	k *= 0xc4ceb9fe1a85ec53ULL;
+	k ^= k >> 33;
+	return k;
 }
 
-static void jhash_mix(__u32 *a, __u32 *b, __u32 *c)
+/* Two address words as the program loads them: the first on top. */
+static __u64 pair(const __u32 *w)
 {
-	*a -= *c; *a ^= rol32(*c, 4); *c += *b;
-	*b -= *a; *b ^= rol32(*a, 6); *a += *c;
-	*c -= *b; *c ^= rol32(*b, 8); *b += *a;
-	*a -= *c; *a ^= rol32(*c, 16); *c += *b;
-	*b -= *a; *b ^= rol32(*a, 19); *a += *c;
-	*c -= *b; *c ^= rol32(*b, 4); *b += *a;
-}
-
-static void jhash_final(__u32 *a, __u32 *b, __u32 *c)
-{
-	*c ^= *b; *c -= rol32(*b, 14);
-	*a ^= *c; *a -= rol32(*c, 11);
-	*b ^= *a; *b -= rol32(*a, 25);
-	*c ^= *b; *c -= rol32(*b, 16);
-	*a ^= *c; *a -= rol32(*c, 4);
-	*b ^= *a; *b -= rol32(*a, 14);
-	*c ^= *b; *c -= rol32(*b, 24);
-}
-
-static __u32 jhash2(const __u32 *k, __u32 length, __u32 initval)
-{
-	__u32 a, b, c;
-
-	a = 0xdeadbeef + (length << 2) + initval;
-	b = a;
-	c = a;
-	while (length > 3) {
-		a += k[0];
-		b += k[1];
-		c += k[2];
-		jhash_mix(&a, &b, &c);
-		length -= 3;
-		k += 3;
-	}
-	if (!length)
-		return c;
-	if (length == 3)
-		c += k[2];
-	if (length >= 2)
-		b += k[1];
-	a += k[0];
-	jhash_final(&a, &b, &c);
-	return c;
+	return (__u64)w[0] << 32 | w[1];
 }
 
 /*
- * IPv4: jhash2(saddr, daddr, sport << 16 | dport) with the protocol as
- * initval, the kernel's jhash_3words(); IPv6: the same over nine words.
- * Ports are 0 when not hashed.
+ * IPv4: fmix64 of (saddr << 32 | ports) xor (protocol << 32 | daddr);
+ * IPv6: from protocol << 32 | ports, each address half xor-ed in and
+ * mixed, source first. Ports are sport << 16 | dport, or 0 when not
+ * hashed; the hash is the low 32 bits.
  */
 static __u32 flow_hash(const struct pkt *p, int with_ports)
 {
-	__u32 ports = with_ports ? (__u32)p->sport << 16 | p->dport : 0;
-	__u32 k[9];
+	__u64 ports = with_ports ? (__u32)p->sport << 16 | p->dport : 0;
+	__u64 proto = (__u64)p->protocol << 32;
+	__u32 src[4], dst[4];
+	__u64 h;
 
-	if (!is_ipv6(p->dst)) {
-		parse_addr(p->src, k);
-		parse_addr(p->dst, k + 4);
-		k[1] = k[4];
-		k[2] = ports;
-		return jhash2(k, 3, p->protocol);
-	}
-	parse_addr(p->src, k);
-	parse_addr(p->dst, k + 4);
-	k[8] = ports;
-	return jhash2(k, 9, p->protocol);
+	parse_addr(p->src, src);
+	parse_addr(p->dst, dst);
+	if (!is_ipv6(p->dst))
+		return fmix64(((__u64)src[0] << 32 | ports) ^ (proto | dst[0]));
+	h = fmix64((proto | ports) ^ pair(src));
+	h = fmix64(h ^ pair(src + 2));
+	h = fmix64(h ^ pair(dst));
+	return fmix64(h ^ pair(dst + 2));
 }
 
 /* The slot of a hash: floor(hash * size / 2^32). */
@@ -1006,27 +970,23 @@ static void test_match(void)
 
 /*
  * Where the program starts looking for a key, computed here as the
- * header documents it rather than with its vip_key_hash(): murmur3's
- * finaliser over family << 8 | protocol, then over that xor each address
- * word (one for IPv4, four for IPv6), modulo the table size.
+ * header documents it rather than with its vip_key_hash(): the key
+ * folded into 64 bits, family << 8 | protocol, with the IPv4 address
+ * word << 16 or-ed in, or for IPv6 xor (word1 << 32 | word0) xor (word3
+ * << 32 | word2) * 0xc2b2ae3d27d4eb4f; then times 0x9e3779b97f4a7c15, the
+ * top 16 bits of the product.
  */
-static __u32 fmix32(__u32 h)
-{
-	h ^= h >> 16;
-	h *= 0x85ebca6b;
-	h ^= h >> 13;
-	h *= 0xc2b2ae35;
-	return h ^ (h >> 16);
-}
-
 static __u32 home_slot(const struct vip_key *key)
 {
-	int i, words = key->family == AF_INET6 ? 4 : 1;
-	__u32 h = fmix32(key->family << 8 | key->protocol);
+	__u64 x = key->family << 8 | key->protocol;
+	const __u32 *w = key->addr;
 
-	for (i = 0; i < words; i++)
-		h = fmix32(h ^ key->addr[i]);
-	return h % VIP_TABLE_SIZE;
+	if (key->family == AF_INET6)
+		x ^= ((__u64)w[1] << 32 | w[0]) ^
+		     ((__u64)w[3] << 32 | w[2]) * 0xc2b2ae3d27d4eb4fULL;
+	else
+		x |= (__u64)w[0] << 16;
+	return x * 0x9e3779b97f4a7c15ULL >> 48;
 }
 
 static __u32 table_slot(__u32 slot)

@@ -59,36 +59,30 @@ def current_table(pin_dir):
     return table
 
 
-def mix(h):
-    """murmur3's finaliser"""
-    h ^= h >> 16
-    h = h * 0x85ebca6b & 0xffffffff
-    h ^= h >> 13
-    h = h * 0xc2b2ae35 & 0xffffffff
-    return h ^ h >> 16
+M64 = (1 << 64) - 1
 
 
 def home_slot(words, family, protocol):
-    h = mix(family << 8 | protocol)
-    for w in words[:4 if family == 10 else 1]:
-        h = mix(h ^ w)
-    return h % TABLE_SIZE
+    """Fibonacci hashing of the key folded into 64 bits, top 16 bits"""
+    x = family << 8 | protocol
+    if family == 10:
+        x ^= (words[1] << 32 | words[0]) ^ \
+            ((words[3] << 32 | words[2]) * 0xc2b2ae3d27d4eb4f & M64)
+    else:
+        x |= words[0] << 16
+    return (x * 0x9e3779b97f4a7c15 & M64) >> 48
 
 
 def same_slot(n):
     base = ipaddress.ip_address("2001:db8:5107::").packed
-    prefix = mix(10 << 8 | 6)       # the first three words' part, once
-    for w in struct.unpack("=3I", base[:12]):
-        prefix = mix(prefix ^ w)
     want, found, low = None, [], 0
     while len(found) < n:
         low += 1
-        last = struct.unpack("=I", struct.pack(">I", low))[0]
-        slot = mix(prefix ^ last) % TABLE_SIZE
+        packed = base[:12] + struct.pack(">I", low)
+        slot = home_slot(struct.unpack("=4I", packed), 10, 6)
         want = slot if want is None else want
         if slot == want:
-            found.append(str(ipaddress.ip_address(base[:12] +
-                                                  struct.pack(">I", low))))
+            found.append(str(ipaddress.ip_address(packed)))
     print(" ".join(found))
 
 

@@ -5,7 +5,7 @@
  * Frames go through the XDP program with BPF_PROG_TEST_RUN (one run each)
  * and through a reference model written here, from the documented
  * behaviour, without code from the kern half: a byte-offset parser, its
- * own jhash2 (lookup3 hashword), checksums and frame writer. The model
+ * own flow hash (murmur3's fmix64), checksums and frame writer. The model
  * says what must come out of each frame: XDP_PASS untouched, XDP_DROP
  * (MTU without DF, no usable real), an ICMP/ICMPv6 "too big" to the
  * sender, or the exact tunnelled frame.
@@ -296,49 +296,15 @@ static __u16 fold(__u32 sum)
 	return sum;
 }
 
-static __u32 rotl(__u32 x, int k)
+/* murmur3's 64-bit finaliser (fmix64) */
+static __u64 fmix64(__u64 k)
 {
-	return x << k | x >> (32 - k);
-}
-
-/* Bob Jenkins' lookup3 hashword(), which the kernel's jhash2() is */
-static __u32 hashword(const __u32 *k, int length, __u32 initval)
-{
-	__u32 a, b, c;
-
-	a = 0xdeadbeef + ((__u32)length << 2) + initval;
-	b = a;
-	c = a;
-	for (; length > 3; length -= 3, k += 3) {
-		a += k[0];
-		b += k[1];
-		c += k[2];
-		a -= c; a ^= rotl(c, 4);  c += b;
-		b -= a; b ^= rotl(a, 6);  a += c;
-		c -= b; c ^= rotl(b, 8);  b += a;
-		a -= c; a ^= rotl(c, 16); c += b;
-		b -= a; b ^= rotl(a, 19); a += c;
-		c -= b; c ^= rotl(b, 4);  b += a;
-	}
-	switch (length) {
-	case 3:
-		c += k[2];
-		fallthrough;
-	case 2:
-		b += k[1];
-		fallthrough;
-	case 1:
-		a += k[0];
-		c ^= b; c -= rotl(b, 14);
-		a ^= c; a -= rotl(c, 11);
-		b ^= a; b -= rotl(a, 25);
-		c ^= b; c -= rotl(b, 16);
-		a ^= c; a -= rotl(c, 4);
-		b ^= a; b -= rotl(a, 14);
-		c ^= b; c -= rotl(b, 24);
-		break;
-	}
-	return c;
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdULL;
+	k ^= k >> 33;
+	k *= 0xc4ceb9fe1a85ec53ULL;
+	k ^= k >> 33;
+	return k;
 }
 
 /* What the model says, and which of its branches said it. */
@@ -507,21 +473,38 @@ static const struct vip_range *model_match(const struct inner *in,
 	return NULL;
 }
 
-/* The 5-tuple: three words for IPv4, nine for IPv6; protocol as initval */
+/* 32 bits of the address at byte off, read as the program loads them */
+static __u64 word_at(const __u8 *addr, int off)
+{
+	__u32 w;
+
+	memcpy(&w, addr + off, 4);
+	return w;
+}
+
+/*
+ * The 5-tuple: IPv4 fmix64((saddr << 32 | ports) ^ (protocol << 32 |
+ * daddr)); IPv6 from protocol << 32 | ports, each 64-bit address half
+ * (first word on top) xor-ed in and mixed, source first. Low 32 bits.
+ */
 static __u32 model_hash(const struct inner *in)
 {
-	__u32 k[9];
+	__u64 ports = (__u32)in->sport << 16 | in->dport;
+	__u64 proto = (__u64)in->protocol << 32, h;
+	int i;
 
-	if (in->family == AF_INET) {
-		memcpy(&k[0], in->saddr, 4);
-		memcpy(&k[1], in->daddr, 4);
-		k[2] = (__u32)in->sport << 16 | in->dport;
-		return hashword(k, 3, in->protocol);
+	if (in->family == AF_INET)
+		return fmix64((word_at(in->saddr, 0) << 32 | ports) ^
+			      (proto | word_at(in->daddr, 0)));
+	h = proto | ports;
+	for (i = 0; i < 4; i++) {
+		const __u8 *addr = i < 2 ? in->saddr : in->daddr;
+		int off = i % 2 * 8;
+
+		h = fmix64(h ^ (word_at(addr, off) << 32 |
+				word_at(addr, off + 4)));
 	}
-	memcpy(k, in->saddr, 16);
-	memcpy(k + 4, in->daddr, 16);
-	k[8] = (__u32)in->sport << 16 | in->dport;
-	return hashword(k, 9, in->protocol);
+	return h;
 }
 
 /* ICMP "fragmentation needed" / ICMPv6 "packet too big" to the sender */
