@@ -248,6 +248,11 @@ director a va0 -j -s 192.0.2.10 $mac -d 192.0.2.11 -d 192.0.2.12 \
 	-a $VIP -p 80 -a 2001:db8::33 -p 443
 picks va0 $VIP 80 3000 1 >/dev/null
 picks va0 2001:db8::33 443 1000 1 >/dev/null
+# a VIP added after the first statistics: they read the new VIP table
+await "JSON stats: a first line" '^{' "$tmp/a.log"
+in_d "$lb" -U -i va0 -s 192.0.2.10 $mac -d 192.0.2.11 -d 192.0.2.12 \
+	-a $VIP -p 80 -a 2001:db8::33 -p 443 -a 2001:db8::34 -p 8080 >/dev/null
+picks va0 2001:db8::34 8080 500 1 >/dev/null
 sleep 2.2
 stop_director a
 last=$(grep '^{' "$tmp/a.log" | tail -n 1)
@@ -260,9 +265,11 @@ check "JSON stats: VIP [2001:db8::33]:443 counted 1000 packets" \
 	test "$(stat "\\[2001:db8::33\\]:443-443/6")" = 1000
 r11=$(stat "192.0.2.10->192.0.2.11")
 r12=$(stat "192.0.2.10->192.0.2.12")
-check "JSON stats: per-real packets add up to 4000 ($r11 + $r12)" \
-	test $((r11 + r12)) = 4000
-check "JSON stats: per-protocol view counts 4000 TCP packets" \
-	test "$(stat 6)" = 4000
+check "JSON stats: VIP [2001:db8::34]:8080, added by --update, counted 500 packets" \
+	test "$(stat "\\[2001:db8::34\\]:8080-8080/6")" = 500
+check "JSON stats: per-real packets add up to 4500 ($r11 + $r12)" \
+	test $((r11 + r12)) = 4500
+check "JSON stats: per-protocol view counts 4500 TCP packets" \
+	test "$(stat 6)" = 4500
 
 summary
