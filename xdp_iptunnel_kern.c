@@ -420,6 +420,12 @@ static __always_inline __u64 mix64(__u64 x)
 	return x;
 }
 
+/* Two address words as one, the first on top */
+static __always_inline __u64 two_words(const __be32 *word)
+{
+	return (__u64)word[0] << 32 | word[1];
+}
+
 /*
  * The flow's 5-tuple, hashed the same on every director so that all of
  * them pick the same real for it. IPv4: one 64-bit word, the source
@@ -429,11 +435,6 @@ static __always_inline __u64 mix64(__u64 x)
  * xor-ed in and mixed. Fragments and port-less protocols hash with ports
  * 0, which keeps every fragment of a datagram on one real.
  */
-static __always_inline __u64 two_words(const __be32 *word)
-{
-	return (__u64)word[0] << 32 | word[1];
-}
-
 static __always_inline __u32 flow_hash(const struct packet *pkt)
 {
 	__u64 ports = (__u32)pkt->sport << 16 | pkt->dport;
