@@ -48,26 +48,30 @@
 #define OUTER_TTL	64
 
 /*
- * The VIP table (see xdp_iptunnel_common.h). The loader builds each new
- * table aside, writing it through mmap(), and switches it in with one
- * update of vip_tables[0]. The value's type is given by its size: clang
- * leaves a struct only reachable from an inner map's definition without
- * its fields.
+ * The VIP table (see xdp_iptunnel_common.h). The program starts with
+ * first_vip_table, empty, which the first configuration fills before the
+ * program is attached. The loader builds each later table aside, writing
+ * it through mmap(), and switches it in with one update of vip_tables[0].
  */
 struct vip_table {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, VIP_TABLE_SIZE);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct vip_slot));
+	__type(key, __u32);
+	__type(value, struct vip_slot);
 };
+
+/* a map of its own, not only an inner one: so its value type has BTF */
+struct vip_table first_vip_table SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__array(values, struct vip_table);
-} vip_tables SEC(".maps");
+} vip_tables SEC(".maps") = {
+	.values = { &first_vip_table },
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

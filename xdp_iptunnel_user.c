@@ -959,7 +959,7 @@ struct director {
 	int link_fd;		/* closing it detaches the program */
 	int vip_tables, reals, vip_rings, config_map;
 	int vip_stats, real_stats, events;
-	int first_table;	/* installed empty at load, until filled */
+	int first_table;	/* first_vip_table until it is filled */
 	bool pinned;
 	bool kept;		/* link pinned: stays after we exit */
 };
@@ -1303,45 +1303,51 @@ static int read_vips(int vip_tables, struct vip_slot **list, int *nr)
 	return err;
 }
 
-/* An empty VIP table: an array the loader writes through mmap(). */
-static int create_vip_table(void)
+/*
+ * An empty VIP table, an array the loader writes through mmap(), typed
+ * with the BTF of the table the program has now, so that bpftool prints
+ * its fields.
+ */
+static int create_vip_table(int vip_tables)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
-	int fd;
+	struct bpf_map_info info = {};
+	__u32 zero = 0, id, len = sizeof(info);
+	int fd, btf_fd = -1;
 
+	if (!bpf_map_lookup_elem(vip_tables, &zero, &id)) {
+		fd = bpf_map_get_fd_by_id(id);
+		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) &&
+		    info.btf_id)
+			btf_fd = bpf_btf_get_fd_by_id(info.btf_id);
+		if (fd >= 0)
+			close(fd);
+	}
+	if (btf_fd >= 0) {
+		opts.btf_fd = btf_fd;
+		opts.btf_key_type_id = info.btf_key_type_id;
+		opts.btf_value_type_id = info.btf_value_type_id;
+	}
 	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "vip_table", sizeof(__u32),
 			    sizeof(struct vip_slot), VIP_TABLE_SIZE, &opts);
-	return fd < 0 ? -errno : fd;
-}
-
-/*
- * Switching a table in waits for the packets on the old one (the kernel
- * does that for every update of a map of maps: one RCU grace period,
- * 8 to 20 ms on a small VM). So the program gets an empty table when it
- * loads, which the first configuration fills in place: nothing runs the
- * program yet.
- */
-static int install_first_table(struct director *d)
-{
-	__u32 zero = 0;
-
-	d->first_table = create_vip_table();
-	if (d->first_table < 0)
-		return d->first_table;
-	if (bpf_map_update_elem(d->vip_tables, &zero, &d->first_table,
-				BPF_ANY))
-		return -errno;
-	return 0;
+	if (fd < 0)
+		fd = -errno;
+	if (btf_fd >= 0)
+		close(btf_fd);
+	return fd;
 }
 
 /*
  * Build a new VIP table aside and switch it in with one update of
- * vip_tables: a packet finds either the old table or the new one. Before
- * the program is attached, the first table is filled instead.
+ * vip_tables: a packet finds either the old table or the new one. Such an
+ * update waits until no program runs on the old table (an RCU grace
+ * period: 8 to 20 ms on a small VM), so before the program is attached
+ * the first table is filled in place instead: nothing runs it yet.
  */
 static int install_vips(struct director *d, const struct vip_slot *list,
 			int nr)
 {
+	bool first = d->first_table >= 0;
 	struct vip_slot *table;
 	__u32 *slot, zero = 0;
 	int fd = -1, k, err;
@@ -1352,7 +1358,7 @@ static int install_vips(struct director *d, const struct vip_slot *list,
 	err = place_vips(list, nr, slot, &k);	/* check_vip_slots() passed */
 	if (err)
 		goto out;
-	fd = d->first_table >= 0 ? d->first_table : create_vip_table();
+	fd = first ? d->first_table : create_vip_table(d->vip_tables);
 	if (fd < 0) {
 		err = fd;
 		goto out;
@@ -1366,14 +1372,13 @@ static int install_vips(struct director *d, const struct vip_slot *list,
 	for (k = 0; k < nr; k++)
 		table[slot[k]] = list[k];
 	munmap(table, VIP_TABLE_BYTES);
-	if (fd != d->first_table &&
-	    bpf_map_update_elem(d->vip_tables, &zero, &fd, BPF_ANY))
+	if (first)
+		d->first_table = -1;	/* the program's from now on */
+	else if (bpf_map_update_elem(d->vip_tables, &zero, &fd, BPF_ANY))
 		err = -errno;
 out:
-	if (fd >= 0)
+	if (fd >= 0 && !first)
 		close(fd);
-	if (fd == d->first_table)
-		d->first_table = -1;
 	free(slot);
 	return err;
 }
@@ -1683,23 +1688,18 @@ static int load_director(struct director *d, const char *path)
 		return -1;
 	}
 	d->vip_tables = map_fd(d, "vip_tables");
+	d->first_table = map_fd(d, "first_vip_table");
 	d->reals = map_fd(d, "reals");
 	d->vip_rings = map_fd(d, "vip_rings");
 	d->config_map = map_fd(d, "config_map");
 	d->vip_stats = map_fd(d, "vip_stats");
 	d->real_stats = map_fd(d, "real_stats");
 	d->events = map_fd(d, "events");
-	if (d->vip_tables < 0 || d->reals < 0 || d->vip_rings < 0 ||
-	    d->config_map < 0 || d->vip_stats < 0 || d->real_stats < 0 ||
-	    d->events < 0) {
+	if (d->vip_tables < 0 || d->first_table < 0 || d->reals < 0 ||
+	    d->vip_rings < 0 || d->config_map < 0 || d->vip_stats < 0 ||
+	    d->real_stats < 0 || d->events < 0) {
 		fprintf(stderr, "%s: %s: lacks the maps of %s\n", prog_name,
 			path, PROG_NAME);
-		return -1;
-	}
-	err = install_first_table(d);
-	if (err) {
-		fprintf(stderr, "%s: cannot create the VIP table: %s\n",
-			prog_name, strerror(-err));
 		return -1;
 	}
 	return 0;
@@ -1857,6 +1857,9 @@ static int pin_maps(struct director *d, const struct options *opt)
 	bpf_object__for_each_map(map, d->obj) {
 		if (strchr(bpf_map__name(map), '.'))
 			continue;	/* internal maps */
+		/* through vip_tables: a pin would keep it once replaced */
+		if (bpf_map__fd(map) == d->first_table)
+			continue;
 		err = pin_path(path, sizeof(path), opt, bpf_map__name(map));
 		if (!err)
 			err = bpf_map__pin(map, path);
@@ -2362,8 +2365,6 @@ static void close_director(struct director *d, const struct options *opt)
 	d->link_fd = -1;
 	if (!d->kept)
 		unpin_maps(d, opt);
-	if (d->first_table >= 0)
-		close(d->first_table);
 	bpf_object__close(d->obj);
 }
 

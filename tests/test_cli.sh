@@ -236,8 +236,16 @@ for args in "-i c0 --stop" "-U $good -p 443"; do
 			ip -n $NS -d link show c0 | grep -q 'prog/xdp id $id ' &&
 			test \"\$(bpftool map dump pinned $PINS/c0/vip_tables | md5sum)\" = '$vips'"
 done
-check "bpftool prints the pinned maps with their BTF field names" \
-	sh -c "bpftool map dump pinned $PINS/c0/reals | grep -q dmac"
+# the map id of the VIP table the director uses now
+table_id() {
+	bpftool -j map dump pinned "$PINS/c0/vip_tables" | python3 -c '
+import json, sys
+value = json.load(sys.stdin)[0]["value"]
+print(int.from_bytes(bytes(int(b, 16) for b in value), "little"))'
+}
+check "bpftool prints the pinned maps and the VIP table with their BTF field names" \
+	sh -c "bpftool map dump pinned $PINS/c0/reals | grep -q dmac &&
+		bpftool map lookup id $(table_id) key 0 0 0 0 | grep -q port_min"
 rc=0
 run $good -T 1 >/dev/null 2>"$tmp/err" || rc=$?
 check "a second loader on the interface is refused ($(head -n 1 "$tmp/err"))" \
@@ -309,6 +317,8 @@ check "--update adds a VIP with a ring, keeps the others' ids" \
 192.0.2.34 6 22-22 2 ring
 rings: 2
 EOF
+check "the VIP table --update switched in has BTF too" \
+	sh -c "bpftool map lookup id $(table_id) key 0 0 0 0 | grep -q port_min"
 run -U -i c0 -s 192.0.2.10 -a 192.0.2.33 -p 443 -d 192.0.2.11 -m $mac \
 	-a 192.0.2.35 -p 8080 -d 192.0.2.11 -m $mac >/dev/null
 check "--update removes a range, a VIP and its ring; a new VIP takes an unused id" \
