@@ -68,6 +68,9 @@ struct vip_slot {
 	struct vip_value value;
 };
 
+/* what the loader maps to write a table */
+#define VIP_TABLE_BYTES	((size_t)VIP_TABLE_SIZE * sizeof(struct vip_slot))
+
 /*
  * Where the search for key starts: Fibonacci hashing (Knuth, TAOCP 6.4),
  * the key folded into 64 bits, times 2^64 / golden ratio, the product's

@@ -1247,8 +1247,6 @@ static int *index_slot(const struct key_index *index,
 	return &index->pos[i];
 }
 
-#define VIP_TABLE_BYTES	((size_t)VIP_TABLE_SIZE * sizeof(struct vip_slot))
-
 /*
  * The VIP table the program searches now, mapped read-only into our
  * memory (*table is NULL before the first), and its map id, which every

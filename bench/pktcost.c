@@ -219,8 +219,6 @@ static void put_real(int fd, __u32 id, const char *src, const char *dst)
 		die("reals");
 }
 
-#define VIP_TABLE_BYTES	((size_t)VIP_TABLE_SIZE * sizeof(struct vip_slot))
-
 /* One VIP, in the first free slot from where the program starts looking */
 static void put_vip(struct vip_slot *table, const char *vip, __u16 min,
 		    __u16 max, __u32 vip_id, __u32 real_id, __u32 flags)
@@ -271,31 +269,22 @@ static void put_ring(int rings_fd, __u32 vip_id, __u32 first, __u32 n)
 
 /*
  * What the loader would write for the VIPs above, and FILLERS more: the
- * VIP table is built aside through mmap() and switched in whole.
+ * VIPs into the program's first table, through mmap().
  */
 static void setup_ours(struct bpf_object *obj, int fillers)
 {
 	struct config cfg = { .smac = { 2, 0, 0, 0, 0, 0x10 }, .mtu = MTU };
-	int tables = map_fd(obj, "vip_tables");
+	int table = map_fd(obj, "first_vip_table");
 	int reals = map_fd(obj, "reals");
 	int rings = map_fd(obj, "vip_rings");
 	struct vip_slot *vips;
 	char name[64];
 	__u32 zero = 0, i;
-	int table;
 
-	table = bpf_map_create(BPF_MAP_TYPE_ARRAY, "vip_table", sizeof(__u32),
-			       sizeof(struct vip_slot), VIP_TABLE_SIZE,
-			       &(struct bpf_map_create_opts){
-				       .sz = sizeof(struct bpf_map_create_opts),
-				       .map_flags = BPF_F_MMAPABLE,
-			       });
-	if (table < 0)
-		die("vip_table");
 	vips = mmap(NULL, VIP_TABLE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
 		    table, 0);
 	if (vips == MAP_FAILED)
-		die("vip_table");
+		die("first_vip_table");
 	if (bpf_map_update_elem(map_fd(obj, "config_map"), &zero, &cfg, 0))
 		die("config_map");
 	put_real(reals, 0, "192.0.2.10", "192.0.2.11");
@@ -318,9 +307,6 @@ static void setup_ours(struct bpf_object *obj, int fillers)
 		put_vip(vips, name, 80, 80, 7 + i, 1, 0);
 	}
 	munmap(vips, VIP_TABLE_BYTES);
-	if (bpf_map_update_elem(tables, &zero, &table, BPF_ANY))
-		die("vip_tables");
-	close(table);
 }
 
 static void put_upstream(int fd, const char *vip, __u8 protocol, __u16 port,

@@ -1596,24 +1596,13 @@ static void put_vip(const struct vip_key *key, const struct vip_value *value)
 	vip_table[slot].value = *value;
 }
 
-/* A VIP table the test writes through mmap(), as the program's only one. */
-static void create_vip_table(void)
+/* The program's first VIP table, written through mmap() as the loader does. */
+static void map_first_table(void)
 {
-	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
-	__u32 zero = 0;
-	int fd;
-
-	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "test_vips", sizeof(__u32),
-			    sizeof(struct vip_slot), VIP_TABLE_SIZE, &opts);
-	if (fd < 0)
-		die("bpf_map_create(vip table)");
-	vip_table = mmap(NULL, VIP_TABLE_SIZE * sizeof(*vip_table),
-			 PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	vip_table = mmap(NULL, VIP_TABLE_BYTES,
+			 PROT_READ | PROT_WRITE, MAP_SHARED, vip_table_fd, 0);
 	if (vip_table == MAP_FAILED)
-		die("mmap(vip table)");
-	if (bpf_map_update_elem(tables_fd, &zero, &fd, BPF_ANY))
-		die("bpf_map_update_elem(vip_tables)");
-	vip_table_fd = fd;
+		die("mmap(first_vip_table)");
 }
 
 static void fill_maps(void)
@@ -1646,7 +1635,7 @@ static void fill_maps(void)
 			die("bpf_map_update_elem(reals)");
 	}
 
-	create_vip_table();
+	map_first_table();
 	for (i = 0; i < ARRAY_SIZE(vips); i++) {
 		memset(&key, 0, sizeof(key));
 		memset(&value, 0, sizeof(value));
@@ -1696,6 +1685,7 @@ static struct bpf_object *setup(const char *path)
 		die("program xdp_iptunnel");
 	prog_fd = bpf_program__fd(prog);
 	tables_fd = map_fd(obj, "vip_tables");
+	vip_table_fd = map_fd(obj, "first_vip_table");
 	reals_fd = map_fd(obj, "reals");
 	rings_fd = map_fd(obj, "vip_rings");
 	config_fd = map_fd(obj, "config_map");

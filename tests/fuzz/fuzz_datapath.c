@@ -1261,23 +1261,13 @@ static void push_config(void)
 		die("config_map");
 }
 
-#define VIP_TABLE_BYTES	((size_t)VIP_TABLE_SIZE * sizeof(struct vip_slot))
-
-/* The VIPs in a new VIP table, built as the loader does, in vip_tables[0]. */
-static void load_vips(int fd_tables)
+/* The VIPs into the program's first VIP table, placed as the loader does. */
+static void load_vips(int fd)
 {
 	struct vip_slot *table;
-	__u32 zero = 0, slot, n;
-	int i, fd;
+	__u32 slot, n;
+	int i;
 
-	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "vip_table", sizeof(__u32),
-			    sizeof(struct vip_slot), VIP_TABLE_SIZE,
-			    &(struct bpf_map_create_opts){
-				    .sz = sizeof(struct bpf_map_create_opts),
-				    .map_flags = BPF_F_MMAPABLE,
-			    });
-	if (fd < 0)
-		die("vip_table");
 	table = mmap(NULL, VIP_TABLE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
 		     fd, 0);
 	if (table == MAP_FAILED)
@@ -1300,14 +1290,11 @@ static void load_vips(int fd_tables)
 		table[slot].value = vips[i].val;
 	}
 	munmap(table, VIP_TABLE_BYTES);
-	if (bpf_map_update_elem(fd_tables, &zero, &fd, BPF_ANY))
-		die("vip_tables");
-	close(fd);
 }
 
 static void load_maps(struct bpf_object *obj)
 {
-	int fd_tables = bpf_object__find_map_fd_by_name(obj, "vip_tables");
+	int fd_table = bpf_object__find_map_fd_by_name(obj, "first_vip_table");
 	int fd_reals = bpf_object__find_map_fd_by_name(obj, "reals");
 	int fd_rings = bpf_object__find_map_fd_by_name(obj, "vip_rings");
 	static __u32 keys[MAGLEV_RING_SIZE];
@@ -1318,10 +1305,10 @@ static void load_maps(struct bpf_object *obj)
 	fd_vip_stats = bpf_object__find_map_fd_by_name(obj, "vip_stats");
 	fd_real_stats = bpf_object__find_map_fd_by_name(obj, "real_stats");
 	fd_events = bpf_object__find_map_fd_by_name(obj, "events");
-	if (fd_tables < 0 || fd_reals < 0 || fd_rings < 0 || fd_config < 0 ||
+	if (fd_table < 0 || fd_reals < 0 || fd_rings < 0 || fd_config < 0 ||
 	    fd_vip_stats < 0 || fd_real_stats < 0 || fd_events < 0)
 		die("the object lacks a map");
-	load_vips(fd_tables);
+	load_vips(fd_table);
 	for (id = 0; id < MAX_REALS; id++)
 		if (reals[id].family &&
 		    bpf_map_update_elem(fd_reals, &id, &reals[id], BPF_ANY))
