@@ -96,6 +96,7 @@ check: deps
 		"e2e=tests/e2e/run.sh" \
 		"e2e-lb=tests/e2e/test_lb_lab.sh" \
 		"ecmp=tests/e2e/test_ecmp.sh" \
+		"first-run=tests/test_first_run.sh" \
 		"bench=bench/run.sh --smoke" \
 		"intree=tests/intree/run.sh"
 

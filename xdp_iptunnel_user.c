@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <linux/if_ether.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
@@ -31,6 +32,7 @@
 #include <sys/socket.h>
 #include <sys/statfs.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1656,6 +1658,28 @@ static bool not_permitted(int err, const char *what)
 	return true;
 }
 
+static bool has_cap(const struct __user_cap_data_struct *caps, int cap)
+{
+	return caps[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap);
+}
+
+/*
+ * Every mode but -h needs CAP_NET_ADMIN and CAP_BPF (or CAP_SYS_ADMIN):
+ * say so first, before a missing object or pin hides the real cause.
+ */
+static bool privileged(void)
+{
+	struct __user_cap_header_struct head = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3] = {};
+
+	if (syscall(SYS_capget, &head, caps))
+		return geteuid() == 0;
+	return has_cap(caps, CAP_NET_ADMIN) &&
+	       (has_cap(caps, CAP_BPF) || has_cap(caps, CAP_SYS_ADMIN));
+}
+
 static int load_director(struct director *d, const char *path)
 {
 	int err;
@@ -2394,6 +2418,12 @@ int main(int argc, char **argv)
 	if (parse_options(argc, argv, &opt))
 		goto out;
 	verbose = opt.verbose;
+	if (!privileged()) {
+		not_permitted(EPERM, opt.mode == STOP ? "stop the director" :
+			      opt.mode == UPDATE ? "update the director" :
+			      "start a director");
+		goto out;
+	}
 	find_pin_dir(&opt);
 	if (opt.mode == STOP) {
 		if (mount_bpffs() || pin_path(path, sizeof(path), &opt, NULL) ||

@@ -209,9 +209,11 @@ ecmp_bird() {
 	conf=${conf//@VIP6@/$ECMP_VIP6}
 	conf=${conf//@ROUTER_AS@/$ECMP_ROUTER_AS}
 	conf=${conf//@LB_AS@/$ECMP_LB_AS}
-	conf=${conf//@BIRD@/$ECMP_BIRD_CONF}
 	conf=${conf//@DIR@/$dir}
 	echo "$conf" >"$dir/bird.conf"
+	# BIRD reads its includes after dropping to its own user, who may not
+	# enter the checkout (a clone in root's home): give it a copy
+	cp "$ECMP_BIRD_CONF/timers.conf" "$dir/"
 	if id "$ECMP_BIRD_USER" >/dev/null 2>&1; then
 		chown -R "$ECMP_BIRD_USER:" "$dir"
 		user=(-u "$ECMP_BIRD_USER" -g "$(id -gn "$ECMP_BIRD_USER")")

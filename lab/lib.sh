@@ -147,10 +147,20 @@ print(" ".join("%02x" % b for b in ipaddress.ip_address(sys.argv[1]).packed), "0
 	esac
 }
 
+# lab_bpffs: the BPF filesystem the pins live on. A fresh machine has
+# none mounted until a BPF tool mounts it (the loader does, as late as it
+# can): mount it, as the loader would, and say so.
+lab_bpffs() {
+	[ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" = bpf_fs ] && return 0
+	echo "lab: mounting the BPF filesystem on /sys/fs/bpf (none was mounted)"
+	mount -t bpf -o mode=0700 bpf /sys/fs/bpf
+}
+
 # lab_decap HOST xdpdrv|xdpgeneric: lab/xdp_decap on HOST's eth0, for
 # tunnels to HOST's own addresses
 lab_decap() {
 	local host=$1 pins=$LAB_BPFFS/$1 addr
+	lab_bpffs
 	mkdir -p "$LAB_BPFFS"
 	bpftool prog loadall "$LAB_DECAP_OBJ" "$pins" type xdp \
 		pinmaps "$pins/maps"
