@@ -60,6 +60,7 @@ static void clear_counters(int fd, __u32 id)
 struct real_table {
 	struct real slot[MAX_REALS];
 	bool taken[MAX_REALS];	/* used by the configuration being built */
+	const struct health *health;	/* the reals it took out stay out */
 };
 
 /* The whole array in one system call: one per slot took milliseconds. */
@@ -245,7 +246,8 @@ static int configure_reals(struct director *d, const struct service *svc,
 			err = id;
 			goto out;
 		}
-		if (!svc->reals[i].weight || svc->reals[i].down)
+		if (!svc->reals[i].weight ||
+		    health_down(tab->health, &svc->reals[i].daddr))
 			continue;
 		e[n].spec = &svc->reals[i];
 		e[n].real_id = id;
@@ -629,7 +631,8 @@ static int index_vips(struct vip_change *vt, int nr_svc)
  * switched in, and only then is what nothing uses removed, so a packet
  * sees either the old service or the new one.
  */
-int apply_services(struct director *d, struct options *opt)
+int apply_services(struct director *d, const struct options *opt,
+		   const struct health *health)
 {
 	struct real_table *tab = calloc(1, sizeof(*tab));
 	struct vip_change *vt = calloc(1, sizeof(*vt));
@@ -638,6 +641,7 @@ int apply_services(struct director *d, struct options *opt)
 
 	if (!tab || !vt)
 		goto out;
+	tab->health = health;
 	err = read_reals(d->reals, tab->slot);
 	if (!err && d->first_table < 0)	/* else the old table is empty */
 		err = read_vips(d->vip_tables, &vt->old, &vt->nr_old);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,9 +23,41 @@
 
 /* ---- config: next-hop MACs from the kernel's tables -------------------- */
 
+/*
+ * Before the director starts, a real without -m waits for its neighbour
+ * entry: NEIGH_TRIES looks NEIGH_WAIT_MS apart (1.5 s, longer than an ARP
+ * or ND exchange), a datagram every NEIGH_POKE_EVERY looks in case one
+ * was lost. The discard port: nothing is meant to answer the datagram.
+ */
+#define NEIGH_TRIES		30
+#define NEIGH_WAIT_MS		50
+#define NEIGH_POKE_EVERY	10
+#define DISCARD_PORT		9
+
 static int addr_len(int family)
 {
 	return family == AF_INET ? 4 : 16;
+}
+
+/* A real's address for its family's socket calls. */
+static socklen_t real_sockaddr(const struct ip_addr *addr, __u16 port,
+			       int ifindex, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (addr->family == AF_INET6) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		memcpy(&sin6->sin6_addr, addr->words, sizeof(sin6->sin6_addr));
+		sin6->sin6_scope_id = ifindex;
+		return sizeof(*sin6);
+	}
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(port);
+	sin->sin_addr.s_addr = addr->words[0];
+	return sizeof(*sin);
 }
 
 /* msg: a request with room after its header for the attribute */
@@ -131,31 +164,24 @@ static int neighbour_mac(int sock, int ifindex, const struct ip_addr *hop,
 	return -EAGAIN;
 }
 
-/* An empty UDP datagram makes the kernel resolve the neighbour. */
+/*
+ * An empty UDP datagram makes the kernel resolve the neighbour. Best
+ * effort, its errors unreported: resolve_mac() looks at the neighbour
+ * table again either way, and says so when no MAC comes.
+ */
 static void poke_neighbour(const struct options *opt, const struct ip_addr *hop)
 {
-	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6,
-				     .sin6_port = htons(9) };
-	struct sockaddr_in sin = { .sin_family = AF_INET,
-				   .sin_port = htons(9) };
-	struct sockaddr *sa = (struct sockaddr *)&sin;
-	socklen_t sa_len = sizeof(sin);
+	struct sockaddr_storage ss;
+	socklen_t len;
 	int sock;
 
-	if (hop->family == AF_INET6) {
-		memcpy(&sin6.sin6_addr, hop->words, 16);
-		sin6.sin6_scope_id = opt->ifindex;
-		sa = (struct sockaddr *)&sin6;
-		sa_len = sizeof(sin6);
-	} else {
-		sin.sin_addr.s_addr = hop->words[0];
-	}
+	len = real_sockaddr(hop, DISCARD_PORT, opt->ifindex, &ss);
 	sock = socket(hop->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (sock < 0)
 		return;
-	setsockopt(sock, SOL_SOCKET, SO_BINDTODEVICE, opt->ifname,
-		   strlen(opt->ifname));
-	sendto(sock, "", 0, MSG_DONTWAIT, sa, sa_len);
+	if (!setsockopt(sock, SOL_SOCKET, SO_BINDTODEVICE, opt->ifname,
+			strlen(opt->ifname)))
+		sendto(sock, "", 0, MSG_DONTWAIT, (struct sockaddr *)&ss, len);
 	close(sock);
 }
 
@@ -171,16 +197,14 @@ static int resolve_mac(const struct options *opt, struct real_spec *real)
 	if (sock < 0)
 		return bad_option('d', dst, "cannot open netlink to find its MAC");
 	err = next_hop(sock, opt->ifindex, &real->daddr, &hop);
-	for (tries = 0; !err && tries < 30; tries++) {
+	for (tries = 0; !err; tries++) {
 		err = neighbour_mac(sock, opt->ifindex, &hop, real->mac);
-		if (err != -EAGAIN && err != -ENOENT)
+		if ((err != -EAGAIN && err != -ENOENT) || tries == NEIGH_TRIES)
 			break;
-		if (!(tries % 10))
+		if (!(tries % NEIGH_POKE_EVERY))
 			poke_neighbour(opt, &hop);
-		usleep(50 * 1000);
+		usleep(NEIGH_WAIT_MS * 1000);
 		err = 0;
-		if (tries == 29)
-			err = -EHOSTUNREACH;
 	}
 	close(sock);
 	if (err)
@@ -210,133 +234,297 @@ int resolve_macs(struct options *opt)
 
 /* ---- health checks, as keepalived does for IPVS ------------------------ */
 
-struct real_health {
-	struct ip_addr addr;
-	__u16 port;
-	unsigned int good, bad;	/* consecutive results */
-	int err;		/* of the last probe */
-	bool up;
-	bool changed;		/* by the last round */
-};
+/*
+ * Every real is probed at once, each probe a non-blocking socket that the
+ * loader's one poll() watches (health_pollfds(), health_process()), so a
+ * round of 1,000 reals takes as long as the slowest probe, at most
+ * PROBE_TIMEOUT_MS, and never holds up a signal or the statistics.
+ */
+#define PROBE_TIMEOUT_MS	1000	/* slower than this is a failure */
+#define CHECK_PORT_DEFAULT	80	/* of a real behind a port-less VIP */
+#define HTTP_STATUS_LINE_MIN	12	/* "HTTP/1.x NNN" */
+#define HTTP_STATUS_AT		9	/* the status code's first digit */
+#define FDS_BESIDE_PROBES	64	/* maps, timers, stdio, netlink */
 
-/* One TCP connect (and for http one GET) with a one second limit. */
-static int probe(const struct health_check *check, const struct ip_addr *addr,
-		 __u16 port)
+/* Room for a probe per real beside the loader's own files. */
+static int make_room_for_probes(int nr)
 {
-	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6,
-				     .sin6_port = htons(port) };
-	struct sockaddr_in sin = { .sin_family = AF_INET,
-				   .sin_port = htons(port) };
-	struct sockaddr *sa = (struct sockaddr *)&sin;
-	socklen_t sa_len = sizeof(sin), len = sizeof(int);
-	struct pollfd pfd = { .events = POLLOUT };
-	char req[160], reply[16] = "";
-	int err = 0;
+	rlim_t want = nr + FDS_BESIDE_PROBES;
+	struct rlimit lim;
 
-	if (addr->family == AF_INET6) {
-		memcpy(&sin6.sin6_addr, addr->words, 16);
-		sa = (struct sockaddr *)&sin6;
-		sa_len = sizeof(sin6);
-	} else {
-		sin.sin_addr.s_addr = addr->words[0];
-	}
-	pfd.fd = socket(addr->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			0);
-	if (pfd.fd < 0)
+	if (getrlimit(RLIMIT_NOFILE, &lim))
 		return -errno;
-	if (connect(pfd.fd, sa, sa_len) && errno != EINPROGRESS)
-		err = -errno;
-	else if (poll(&pfd, 1, 1000) != 1)
-		err = -ETIMEDOUT;
-	else if (getsockopt(pfd.fd, SOL_SOCKET, SO_ERROR, &err, &len) || err)
-		err = -(err ?: errno);
-	if (!err && check->kind == CHECK_HTTP) {
-		snprintf(req, sizeof(req),
-			 "GET %s HTTP/1.0\r\nUser-Agent: xdp_iptunnel\r\n\r\n",
-			 check->path);
-		pfd.events = POLLIN;
-		if (send(pfd.fd, req, strlen(req), MSG_NOSIGNAL) < 0 ||
-		    poll(&pfd, 1, 1000) != 1 ||
-		    recv(pfd.fd, reply, sizeof(reply) - 1, 0) < 12 ||
-		    strncmp(reply, "HTTP/1.", 7) ||
-		    (reply[9] != '2' && reply[9] != '3'))
-			err = -EPROTO;
-	}
-	close(pfd.fd);
-	return err;
+	if (lim.rlim_cur >= want)
+		return 0;
+	if (lim.rlim_max < want)
+		return -EMFILE;
+	lim.rlim_cur = want;
+	return setrlimit(RLIMIT_NOFILE, &lim) ? -errno : 0;
 }
 
-int health_init(const struct options *opt, struct real_health **out)
+static int cmp_real_health(const void *a, const void *b)
 {
-	struct real_health *h = NULL, *tmp;
-	int s, r, k, n = 0;
+	const struct real_health *x = a, *y = b;
 
+	return memcmp(&x->addr, &y->addr, sizeof(x->addr));
+}
+
+static int cmp_real_health_order(const void *a, const void *b)
+{
+	const struct real_health *x = a, *y = b;
+
+	return cmp_real_health(a, b) ?: x->order - y->order;
+}
+
+/*
+ * One entry per real address, sorted by address: a real in several VIPs
+ * is probed once, on the port of the first VIP it is in.
+ */
+int health_init(struct health *h, const struct options *opt)
+{
+	struct real_health *all;
+	int s, r, n = 0, k;
+
+	memset(h, 0, sizeof(*h));
+	h->check = &opt->check;
+	for (s = 0; s < opt->nr_svc; s++)
+		n += opt->svc[s].nr_reals;
+	all = calloc(n ? n : 1, sizeof(*all));
+	h->polled = calloc(n ? n : 1, sizeof(*h->polled));
+	if (!all || !h->polled) {
+		free(all);
+		return -ENOMEM;	/* health_free() frees the rest */
+	}
+	n = 0;
 	for (s = 0; s < opt->nr_svc; s++) {
 		const struct service *svc = &opt->svc[s];
 
-		for (r = 0; r < svc->nr_reals; r++) {
-			const struct ip_addr *a = &svc->reals[r].daddr;
-
-			for (k = 0; k < n; k++)
-				if (!memcmp(&h[k].addr, a, sizeof(*a)))
-					break;
-			if (k < n)
-				continue;
-			tmp = realloc(h, (n + 1) * sizeof(*h));
-			if (!tmp) {
-				free(h);
-				return -ENOMEM;
-			}
-			h = tmp;
-			memset(&h[n], 0, sizeof(h[n]));
-			h[n].addr = *a;
-			h[n].port = opt->check.port ? opt->check.port :
-				    svc->nr_ports ? svc->ports[0].min : 80;
-			h[n].up = true;
-			n++;
+		for (r = 0; r < svc->nr_reals; r++, n++) {
+			all[n].addr = svc->reals[r].daddr;
+			all[n].port = opt->check.port ? opt->check.port :
+				      svc->nr_ports ? svc->ports[0].min :
+				      CHECK_PORT_DEFAULT;
+			all[n].order = n;
+			all[n].fd = -1;
+			all[n].up = true;
 		}
 	}
-	*out = h;
+	/* by address, then by order: the first of each address is kept */
+	qsort(all, n, sizeof(*all), cmp_real_health_order);
+	for (k = 0; k < n; k++)
+		if (!h->nr || cmp_real_health(&all[k], &all[h->nr - 1]))
+			all[h->nr++] = all[k];
+	h->real = all;
+	return make_room_for_probes(h->nr);
+}
+
+void health_free(struct health *h)
+{
+	int k;
+
+	for (k = 0; k < h->nr; k++)
+		if (h->real[k].fd >= 0)
+			close(h->real[k].fd);
+	free(h->real);
+	free(h->polled);
+	memset(h, 0, sizeof(*h));
+}
+
+/* Whether the health checks took the real at addr out of its VIPs. */
+bool health_down(const struct health *h, const struct ip_addr *addr)
+{
+	struct real_health key = { .addr = *addr }, *found;
+
+	if (!h || !h->nr)
+		return false;
+	found = bsearch(&key, h->real, h->nr, sizeof(*h->real),
+			cmp_real_health);
+	return found && !found->up;
+}
+
+/* A probe's result: counted, and the socket closed. */
+static void probe_done(struct health *h, struct real_health *r, int err)
+{
+	if (r->fd >= 0) {
+		close(r->fd);
+		r->fd = -1;
+		h->in_flight--;
+	}
+	r->err = err;
+	r->good = err ? 0 : r->good + 1;
+	r->bad = err ? r->bad + 1 : 0;
+	r->changed = r->up == !!err &&
+		     (err ? r->bad >= h->check->fall : r->good >= h->check->rise);
+	if (r->changed)
+		r->up = !err;
+	h->changed += r->changed;
+}
+
+/*
+ * The probes past their time, or all of them with force: a real that
+ * did not connect timed out, one that did not answer its GET failed it.
+ */
+static void health_expire(struct health *h, bool force)
+{
+	struct real_health *r;
+	int k;
+
+	if (!h->in_flight || (!force && now_s() < h->deadline))
+		return;
+	for (k = 0; k < h->nr; k++) {
+		r = &h->real[k];
+		if (r->fd >= 0)
+			probe_done(h, r, r->replying ? -EPROTO : -ETIMEDOUT);
+	}
+}
+
+/* End the round now: the probes still out failed. */
+void health_end_round(struct health *h)
+{
+	health_expire(h, true);
+}
+
+/* Start a round: a non-blocking connect to every real. */
+void health_start_round(struct health *h)
+{
+	struct sockaddr_storage ss;
+	struct real_health *r;
+	socklen_t len;
+	int k;
+
+	h->deadline = now_s() + PROBE_TIMEOUT_MS / 1e3;
+	for (k = 0; k < h->nr; k++) {
+		r = &h->real[k];
+		r->changed = false;
+		r->replying = false;
+		r->fd = socket(r->addr.family,
+			       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (r->fd < 0) {
+			probe_done(h, r, -errno);
+			continue;
+		}
+		h->in_flight++;
+		len = real_sockaddr(&r->addr, r->port, 0, &ss);
+		if (connect(r->fd, (struct sockaddr *)&ss, len) &&
+		    errno != EINPROGRESS)
+			probe_done(h, r, -errno);
+	}
+}
+
+/* The probes in flight, to poll: POLLOUT until connected, then POLLIN. */
+int health_pollfds(struct health *h, struct pollfd *pfd)
+{
+	int k, n = 0;
+
+	for (k = 0; k < h->nr; k++) {
+		if (h->real[k].fd < 0)
+			continue;
+		pfd[n].fd = h->real[k].fd;
+		pfd[n].events = h->real[k].replying ? POLLIN : POLLOUT;
+		pfd[n].revents = 0;
+		h->polled[n++] = k;
+	}
 	return n;
 }
 
-/* Probe every real once; a change of state rewrites the VIPs. */
-void health_round(struct director *d, struct options *opt,
-		  struct real_health *h, int n)
+/* Milliseconds poll() may wait for the probes: -1 when none is out. */
+int health_timeout_ms(const struct health *h)
 {
-	char name[INET6_ADDRSTRLEN];
-	int k, s, r, changed = 0;
+	double left = h->deadline - now_s();
 
-	for (k = 0; k < n; k++) {
-		h[k].err = probe(&opt->check, &h[k].addr, h[k].port);
-		h[k].good = h[k].err ? 0 : h[k].good + 1;
-		h[k].bad = h[k].err ? h[k].bad + 1 : 0;
-		h[k].changed = h[k].up == !!h[k].err &&
-			       (h[k].err ? h[k].bad >= opt->check.fall :
-					   h[k].good >= opt->check.rise);
-		if (h[k].changed)
-			h[k].up = !h[k].err;
-		changed += h[k].changed;
-	}
-	if (!changed)
-		return;
-	for (k = 0; k < n; k++)
-		for (s = 0; s < opt->nr_svc; s++)
-			for (r = 0; r < opt->svc[s].nr_reals; r++)
-				if (!memcmp(&opt->svc[s].reals[r].daddr,
-					    &h[k].addr, sizeof(h[k].addr)))
-					opt->svc[s].reals[r].down = !h[k].up;
-	apply_services(d, opt);
-	/* logged once the VIPs say so */
-	for (k = 0; k < n; k++) {
-		if (!h[k].changed)
-			continue;
-		inet_ntop(h[k].addr.family, h[k].addr.words, name, sizeof(name));
-		printf("%s: real %s port %u is %s%s%s\n", prog_name, name,
-		       h[k].port, h[k].up ? "up" : "down",
-		       h[k].err ? ": " : "",
-		       h[k].err ? strerror(-h[k].err) : "");
-	}
-	fflush(stdout);
+	if (!h->in_flight)
+		return -1;
+	return left > 0 ? (int)(left * 1e3) + 1 : 0;
 }
 
+/* Connected: a TCP check has passed, an HTTP one sends its GET. */
+static void probe_connected(struct health *h, struct real_health *r)
+{
+	socklen_t len = sizeof(int);
+	char req[160];
+	int err = 0;
+
+	if (getsockopt(r->fd, SOL_SOCKET, SO_ERROR, &err, &len))
+		err = errno;
+	if (err || h->check->kind != CHECK_HTTP) {
+		probe_done(h, r, -err);
+		return;
+	}
+	snprintf(req, sizeof(req),
+		 "GET %s HTTP/1.0\r\nUser-Agent: xdp_iptunnel\r\n\r\n",
+		 h->check->path);
+	if (send(r->fd, req, strlen(req), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		probe_done(h, r, -EPROTO);
+	else
+		r->replying = true;
+}
+
+/* A 2xx or 3xx status line passes an HTTP check. */
+static void probe_replied(struct health *h, struct real_health *r)
+{
+	char reply[16] = "";
+	ssize_t len;
+
+	len = recv(r->fd, reply, sizeof(reply) - 1, MSG_DONTWAIT);
+	if (len < HTTP_STATUS_LINE_MIN || strncmp(reply, "HTTP/1.", 7) ||
+	    (reply[HTTP_STATUS_AT] != '2' && reply[HTTP_STATUS_AT] != '3'))
+		probe_done(h, r, -EPROTO);
+	else
+		probe_done(h, r, 0);
+}
+
+/*
+ * What poll() said of the n probes health_pollfds() gave it. Returns
+ * true when that ended the round.
+ */
+bool health_process(struct health *h, const struct pollfd *pfd, int n)
+{
+	struct real_health *r;
+	int i;
+
+	if (!h->in_flight)
+		return false;
+	for (i = 0; i < n; i++) {
+		r = &h->real[h->polled[i]];
+		if (!pfd[i].revents || r->fd != pfd[i].fd)
+			continue;
+		if (r->replying)
+			probe_replied(h, r);
+		else
+			probe_connected(h, r);
+	}
+	health_expire(h, false);
+	return !h->in_flight;
+}
+
+/*
+ * A round has ended: reals that changed state leave or rejoin their
+ * VIPs, and are logged once the maps say so. A change the maps could not
+ * take is undone, to be tried again by the next round.
+ */
+void health_apply(struct health *h, struct director *d,
+		  const struct options *opt)
+{
+	char name[INET6_ADDRSTRLEN];
+	struct real_health *r;
+	int k, err;
+
+	if (!h->changed)
+		return;
+	err = apply_services(d, opt, h);
+	for (k = 0; k < h->nr; k++) {
+		r = &h->real[k];
+		if (!r->changed)
+			continue;
+		if (err) {
+			r->up = !r->up;
+			continue;
+		}
+		inet_ntop(r->addr.family, r->addr.words, name, sizeof(name));
+		printf("%s: real %s port %u is %s%s%s\n", prog_name, name,
+		       r->port, r->up ? "up" : "down", r->err ? ": " : "",
+		       r->err ? strerror(-r->err) : "");
+	}
+	h->changed = 0;
+	fflush(stdout);
+}

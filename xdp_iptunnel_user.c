@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <linux/if_link.h>
 #include <net/if.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,8 +23,10 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/signalfd.h>
 #include <sys/statfs.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -436,16 +439,6 @@ static int attach_director(struct director *d, const struct options *opt)
 
 /* ---- stats ------------------------------------------------------------ */
 
-/* SIGINT, SIGTERM and SIGHUP stay blocked and are taken by the stats loop */
-static sigset_t stop_signals;
-
-static bool stop_requested(long wait_ns)
-{
-	struct timespec ts = { .tv_nsec = wait_ns };
-
-	return sigtimedwait(&stop_signals, NULL, &ts) > 0;
-}
-
 static const char *const event_names[EV_MAX] = {
 	[EV_FRAGMENT] = "fragment",
 	[EV_TOO_BIG] = "too_big",
@@ -612,53 +605,179 @@ static void print_stats(struct director *d, struct stats *st, double secs,
 	fflush(stdout);
 }
 
-/* Print every STATS_INTERVAL_S until a signal, -T or the interface goes. */
-static int poll_stats(struct director *d, struct options *opt)
+/* ---- run: signals, timers and health probes in one poll() -------------- */
+
+/* SIGINT, SIGTERM and SIGHUP stay blocked and are read from a signalfd */
+static sigset_t stop_signals;
+
+enum {
+	POLL_SIGNAL,		/* stop */
+	POLL_DURATION,		/* -T has passed */
+	POLL_STATS,		/* every STATS_INTERVAL_S */
+	POLL_CHECK,		/* every --check-interval */
+	POLL_PROBES,		/* from here: the health probes in flight */
+};
+
+/* A timer that fires after after_s (at once for 0), then every every_s. */
+static int timer_open(unsigned int after_s, unsigned int every_s)
+{
+	struct itimerspec when = {
+		.it_value.tv_sec = after_s,
+		.it_value.tv_nsec = after_s ? 0 : 1,
+		.it_interval.tv_sec = every_s,
+	};
+	int fd;
+
+	fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (timerfd_settime(fd, 0, &when, NULL)) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+/* Whether the timer or signalfd polled has fired; reading rearms it. */
+static bool fired(const struct pollfd *pfd, size_t size)
+{
+	char buf[sizeof(struct signalfd_siginfo)];
+
+	return pfd->fd >= 0 && (pfd->revents & POLLIN) &&
+	       read(pfd->fd, buf, size) == (ssize_t)size;
+}
+
+static int open_loop_fds(struct pollfd *pfd, const struct options *opt,
+			 bool checks)
+{
+	int i;
+
+	for (i = 0; i < POLL_PROBES; i++) {
+		pfd[i].fd = -1;
+		pfd[i].events = POLLIN;
+	}
+	pfd[POLL_SIGNAL].fd = signalfd(-1, &stop_signals,
+				       SFD_NONBLOCK | SFD_CLOEXEC);
+	if (pfd[POLL_SIGNAL].fd < 0)
+		return -errno;
+	/* before the statistics' timer: -T 2 ends without a second line */
+	if (opt->duration) {
+		pfd[POLL_DURATION].fd = timer_open(opt->duration, 0);
+		if (pfd[POLL_DURATION].fd < 0)
+			return pfd[POLL_DURATION].fd;
+	}
+	pfd[POLL_STATS].fd = timer_open(STATS_INTERVAL_S, STATS_INTERVAL_S);
+	if (pfd[POLL_STATS].fd < 0)
+		return pfd[POLL_STATS].fd;
+	if (checks) {
+		pfd[POLL_CHECK].fd = timer_open(0, opt->check.interval);
+		if (pfd[POLL_CHECK].fd < 0)
+			return pfd[POLL_CHECK].fd;
+	}
+	return 0;
+}
+
+static void close_loop_fds(struct pollfd *pfd)
+{
+	int i;
+
+	for (i = 0; i < POLL_PROBES; i++)
+		if (pfd[i].fd >= 0)
+			close(pfd[i].fd);
+}
+
+/* The statistics tick: the interface must still be there. */
+static int stats_tick(struct director *d, const struct options *opt,
+		      struct stats *st, double *last)
+{
+	char ifname[IF_NAMESIZE];
+	double now = now_s();
+	int err;
+
+	if (!if_indextoname(opt->ifindex, ifname)) {
+		fprintf(stderr, "%s: -i '%s': the interface is gone\n",
+			prog_name, opt->ifname);
+		return -ENODEV;
+	}
+	err = configure_interface(d, opt);	/* the MTU may change */
+	if (err) {
+		fprintf(stderr, "%s: -i '%s': cannot read MAC and MTU: %s\n",
+			prog_name, opt->ifname, strerror(-err));
+		return err;
+	}
+	print_stats(d, st, now - *last, opt->json);
+	*last = now;
+	return 0;
+}
+
+/*
+ * Statistics every STATS_INTERVAL_S and health checks every
+ * --check-interval, until a signal, -T or the interface goes. One poll()
+ * waits for all of it, so none waits for another.
+ */
+static int run(struct director *d, const struct options *opt)
 {
 	struct stats *st = calloc(1, sizeof(*st));
-	double start = now_s(), last = start, checked = 0, t;
-	struct real_health *health = NULL;
-	char ifname[IF_NAMESIZE];
-	int ret = 0, nr_health = 0;
+	struct health health = {};
+	struct pollfd *pfd = NULL;
+	double last = now_s();
+	int err = -ENOMEM, n;
 
 	if (!st)
 		return -ENOMEM;
-	if (opt->check.kind != CHECK_NONE)
-		nr_health = health_init(opt, &health);
 	st->nr_cpus = libbpf_num_possible_cpus();
 	st->percpu = calloc(st->nr_cpus, sizeof(*st->percpu));
-	if (!st->percpu) {
-		free(st);
-		return -ENOMEM;
+	if (!st->percpu)
+		goto out;
+	if (opt->check.kind != CHECK_NONE) {
+		err = health_init(&health, opt);
+		if (err) {
+			fprintf(stderr, "%s: --check: cannot start: %s\n",
+				prog_name, strerror(-err));
+			goto out;
+		}
 	}
-	for (;;) {
-		t = now_s();
-		if (opt->duration && t - start >= opt->duration)
-			break;
-		if (nr_health > 0 && t - checked >= opt->check.interval) {
-			health_round(d, opt, health, nr_health);
-			checked = t;
+	err = -ENOMEM;
+	pfd = calloc(POLL_PROBES + health.nr, sizeof(*pfd));
+	if (!pfd)
+		goto out;
+	err = open_loop_fds(pfd, opt, health.nr);
+	if (err) {
+		fprintf(stderr, "%s: cannot set up signals and timers: %s\n",
+			prog_name, strerror(-err));
+		goto out;
+	}
+	while (!err) {
+		n = health_pollfds(&health, pfd + POLL_PROBES);
+		if (poll(pfd, POLL_PROBES + n, health_timeout_ms(&health)) < 0) {
+			err = errno == EINTR ? 0 : -errno;
+			continue;
 		}
-		if (t - last >= STATS_INTERVAL_S) {
-			if (!if_indextoname(opt->ifindex, ifname)) {
-				fprintf(stderr, "%s: -i '%s': the interface is gone\n",
-					prog_name, opt->ifname);
-				ret = -ENODEV;
-				break;
-			}
-			configure_interface(d, opt);	/* MTU may change */
-			print_stats(d, st, t - last, opt->json);
-			last = t;
-		}
-		if (stop_requested(100 * 1000 * 1000))
+		if (fired(&pfd[POLL_SIGNAL], sizeof(struct signalfd_siginfo)) ||
+		    fired(&pfd[POLL_DURATION], sizeof(__u64)))
 			break;
+		if (health_process(&health, pfd + POLL_PROBES, n))
+			health_apply(&health, d, opt);
+		if (fired(&pfd[POLL_CHECK], sizeof(__u64))) {
+			health_end_round(&health);	/* as old as the interval */
+			health_apply(&health, d, opt);
+			health_start_round(&health);
+			if (!health.in_flight)	/* every probe failed at once */
+				health_apply(&health, d, opt);
+		}
+		if (fired(&pfd[POLL_STATS], sizeof(__u64)))
+			err = stats_tick(d, opt, st, &last);
 	}
 	print_stats(d, st, now_s() - last, opt->json);
-	free(health);
+out:
+	if (pfd)
+		close_loop_fds(pfd);
+	free(pfd);
+	health_free(&health);
 	free(st->vips);
 	free(st->percpu);
 	free(st);
-	return ret;
+	return err;
 }
 
 /* ---- detach ----------------------------------------------------------- */
@@ -711,7 +830,7 @@ int main(int argc, char **argv)
 	if (resolve_macs(&opt))
 		goto out;
 	if (opt.mode == UPDATE) {
-		if (open_pinned(&d, &opt) || apply_services(&d, &opt))
+		if (open_pinned(&d, &opt) || apply_services(&d, &opt, NULL))
 			goto out;
 		printf("%s: updated the director on %s: %d VIPs, %d reals\n",
 		       prog_name, opt.ifname, cfg_time.vips, cfg_time.reals);
@@ -731,7 +850,7 @@ int main(int argc, char **argv)
 	if (pin_maps(&d, &opt))
 		goto out;
 	t = now_s();
-	if (apply_services(&d, &opt))
+	if (apply_services(&d, &opt, NULL))
 		goto out;
 	printf("%s: configured %d VIPs, %d reals in %.3f ms; ", prog_name,
 	       cfg_time.vips, cfg_time.reals, (now_s() - t) * 1e3);
@@ -741,7 +860,7 @@ int main(int argc, char **argv)
 		goto out;
 	close(lock_fd);
 	lock_fd = -1;
-	ret = poll_stats(&d, &opt) ? 1 : 0;
+	ret = run(&d, &opt) ? 1 : 0;
 	printf("%s: %s %s\n", prog_name,
 	       d.kept ? "left attached and pinned (--stop removes it):" :
 	       "detached from", opt.ifname);

@@ -32,7 +32,6 @@ struct real_spec {
 	__u8 mac[ETH_ALEN];
 	bool has_mac;
 	unsigned int weight;
-	bool down;		/* failed its health check */
 };
 
 /* One -a group: a VIP address, its protocol, port ranges and reals. */
@@ -116,15 +115,49 @@ double now_s(void);
 int check_vip_slots(const struct options *opt);
 int read_reals(int fd, struct real *slot);
 int read_vips(int vip_tables, struct vip_slot **list, int *nr);
-int apply_services(struct director *d, struct options *opt);
+struct health;
+
+int apply_services(struct director *d, const struct options *opt,
+		   const struct health *health);
 int configure_interface(struct director *d, const struct options *opt);
 
 /* xdp_iptunnel_net.c */
-struct real_health;
-
 int resolve_macs(struct options *opt);
-int health_init(const struct options *opt, struct real_health **out);
-void health_round(struct director *d, struct options *opt,
-		  struct real_health *h, int n);
+
+/* The health checks' run-time state: per real address, its probe. */
+struct real_health {
+	struct ip_addr addr;
+	__u16 port;
+	int order;		/* of the real on the command line */
+	int fd;			/* the probe in flight, or -1 */
+	bool replying;		/* http: connected, the GET sent */
+	unsigned int good, bad;	/* consecutive results */
+	int err;		/* of the last probe */
+	bool up;
+	bool changed;		/* by the last round */
+};
+
+struct health {
+	const struct health_check *check;
+	struct real_health *real;	/* sorted by address */
+	int nr;
+	int in_flight;		/* probes of the round */
+	int changed;		/* reals the round changed */
+	double deadline;	/* of the round, now_s() */
+	int *polled;		/* real of each pollfd health_pollfds() gave */
+};
+
+struct pollfd;
+
+int health_init(struct health *h, const struct options *opt);
+void health_free(struct health *h);
+bool health_down(const struct health *h, const struct ip_addr *addr);
+void health_start_round(struct health *h);
+void health_end_round(struct health *h);
+int health_pollfds(struct health *h, struct pollfd *pfd);
+int health_timeout_ms(const struct health *h);
+bool health_process(struct health *h, const struct pollfd *pfd, int n);
+void health_apply(struct health *h, struct director *d,
+		  const struct options *opt);
 
 #endif /* __XDP_IPTUNNEL_USER_H */
