@@ -91,6 +91,15 @@ static inline __u32 vip_key_hash(const struct vip_key *key)
 	return x * 0x9e3779b97f4a7c15ULL >> (64 - VIP_TABLE_BITS);
 }
 
+/*
+ * TCP and UDP VIPs have port ranges; a VIP of any other protocol matches
+ * its whole address. (IPPROTO_* from netinet/in.h, or the program's.)
+ */
+static inline int has_ports(__u8 protocol)
+{
+	return protocol == IPPROTO_TCP || protocol == IPPROTO_UDP;
+}
+
 /* A tunnel endpoint pair: the director's address and a real server's. */
 struct real {
 	__be32 saddr[4];

@@ -278,11 +278,6 @@ static __always_inline int parse_address(struct xdp_md *ctx,
 	return -1;
 }
 
-static __always_inline int has_ports(__u8 protocol)
-{
-	return protocol == IPPROTO_TCP || protocol == IPPROTO_UDP;
-}
-
 /* Read ports for TCP and UDP; only a complete L4 header counts. */
 static __always_inline int parse_l4(struct packet *pkt, void *l4,
 				    void *data_end, long l4_len)

@@ -33,9 +33,6 @@ double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Where configuring went: printed once, read by the benchmark. */
-struct cfg_time cfg_time;
-
 static void to_real(const struct service *svc, const struct real_spec *spec,
 		    struct real *real)
 {
@@ -46,14 +43,21 @@ static void to_real(const struct service *svc, const struct real_spec *spec,
 	memcpy(real->dmac, spec->mac, sizeof(real->dmac));
 }
 
-static void clear_counters(int fd, __u32 id)
+static int clear_counters(int fd, __u32 id)
 {
 	int nr_cpus = libbpf_num_possible_cpus();
-	struct traffic *zero = calloc(nr_cpus, sizeof(*zero));
+	struct traffic *zero;
+	int err = 0;
 
-	if (zero)
-		bpf_map_update_elem(fd, &id, zero, BPF_ANY);
+	if (nr_cpus < 0)
+		return nr_cpus;
+	zero = calloc(nr_cpus, sizeof(*zero));
+	if (!zero)
+		return -ENOMEM;
+	if (bpf_map_update_elem(fd, &id, zero, BPF_ANY))
+		err = -errno;
 	free(zero);
+	return err;
 }
 
 /* The reals array as the kernel has it, read once per configuration. */
@@ -98,6 +102,7 @@ static int real_slot(struct director *d, struct real_table *tab,
 		     const struct real *want)
 {
 	__u32 id, free_id = MAX_REALS;
+	int err;
 
 	for (id = 0; id < MAX_REALS; id++) {
 		if (tab->slot[id].family &&
@@ -110,7 +115,9 @@ static int real_slot(struct director *d, struct real_table *tab,
 	}
 	if (free_id == MAX_REALS)
 		return -ENOSPC;
-	clear_counters(d->real_stats, free_id);	/* a new real starts at 0 */
+	err = clear_counters(d->real_stats, free_id);	/* a new one: at 0 */
+	if (err)
+		return err;
 	if (bpf_map_update_elem(d->reals, &free_id, want, BPF_ANY))
 		return -errno;
 	tab->slot[free_id] = *want;
@@ -133,6 +140,8 @@ static __u64 hash64(const void *data, size_t len, __u64 seed)
 	h ^= h >> 33;
 	return h;
 }
+
+#define RING_SLOT_FREE	0xffffffff	/* no real id: all bits set */
 
 struct maglev_entry {
 	const struct real_spec *spec;
@@ -179,7 +188,7 @@ static int maglev_build(struct maglev_entry *e, int n, __u32 *ring)
 	}
 	if (!max_weight)
 		return -ENOENT;
-	memset(ring, 0xff, MAGLEV_RING_SIZE * sizeof(*ring));
+	memset(ring, 0xff, MAGLEV_RING_SIZE * sizeof(*ring));	/* all free */
 	while (filled < MAGLEV_RING_SIZE) {
 		for (i = 0; i < n && filled < MAGLEV_RING_SIZE; i++) {
 			e[i].credit += e[i].spec->weight;
@@ -190,7 +199,7 @@ static int maglev_build(struct maglev_entry *e, int n, __u32 *ring)
 				slot = (e[i].offset + (__u64)e[i].next *
 					e[i].skip) % MAGLEV_RING_SIZE;
 				e[i].next++;
-			} while (ring[slot] != 0xffffffff);
+			} while (ring[slot] != RING_SLOT_FREE);
 			ring[slot] = e[i].real_id;
 			filled++;
 		}
@@ -204,14 +213,13 @@ static int install_ring(struct director *d, __u32 vip_id,
 {
 	static __u32 ring[MAGLEV_RING_SIZE], keys[MAGLEV_RING_SIZE];
 	__u32 count = MAGLEV_RING_SIZE, i;
-	int fd, err;
-
 	double t = now_s();
+	int fd, err;
 
 	err = maglev_build(e, n, ring);
 	if (err)
 		return err;
-	cfg_time.build_s += now_s() - t;
+	d->applied.build_s += now_s() - t;
 	t = now_s();
 	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "vip_ring", sizeof(__u32),
 			    sizeof(__u32), MAGLEV_RING_SIZE, NULL);
@@ -223,8 +231,8 @@ static int install_ring(struct director *d, __u32 vip_id,
 	if (!err && bpf_map_update_elem(d->vip_rings, &vip_id, &fd, BPF_ANY))
 		err = -errno;
 	close(fd);
-	cfg_time.push_s += now_s() - t;
-	cfg_time.rings++;
+	d->applied.push_s += now_s() - t;
+	d->applied.rings++;
 	return err;
 }
 
@@ -531,25 +539,30 @@ out:
 	return err;
 }
 
-static __u32 vip_id_for(struct director *d, struct vip_change *vt,
-			const struct vip_key *key, __u16 min, __u16 max)
+/* The range's vip_id: the one it had, or a free one; -E2BIG if none. */
+static int vip_id_for(struct director *d, struct vip_change *vt,
+		      const struct vip_key *key, struct vip_range *range)
 {
 	int k = *index_slot(&vt->old_index, vt->old, key) - 1;
 	const struct vip_value *v = k >= 0 ? &vt->old[k].value : NULL;
 	__u32 r, id;
 
-	for (r = 0; v && r < v->nr_ranges && r < VIP_MAX_RANGES; r++)
-		if (v->range[r].port_min == min && v->range[r].port_max == max)
-			return v->range[r].vip_id;
+	for (r = 0; v && r < v->nr_ranges && r < VIP_MAX_RANGES; r++) {
+		if (v->range[r].port_min == range->port_min &&
+		    v->range[r].port_max == range->port_max) {
+			range->vip_id = v->range[r].vip_id;
+			return 0;
+		}
+	}
 	for (id = vt->next_id; id < MAX_VIPS; id++) {
 		if (vt->used_id[id])
 			continue;
 		vt->used_id[id] = true;
 		vt->next_id = id + 1;
-		clear_counters(d->vip_stats, id);	/* a new VIP starts at 0 */
-		return id;
+		range->vip_id = id;
+		return clear_counters(d->vip_stats, id);	/* new: at 0 */
 	}
-	return MAX_VIPS;
+	return -E2BIG;
 }
 
 /* The new value for key, added empty if the key is new. */
@@ -580,36 +593,27 @@ static int add_range(struct director *d, struct vip_change *vt,
 	struct vip_range *range;
 	struct vip_value *val;
 	struct vip_key key;
-	__u32 i;
+	int err;
 
 	inet_ntop(svc->vip.family, svc->vip.words, vip, sizeof(vip));
 	vip_key_of(svc, &key);
 	val = vip_value_for(vt, &key);
 	if (!val)
 		return -ENOMEM;
-	for (i = 0; i < val->nr_ranges; i++) {
-		if (min <= val->range[i].port_max &&
-		    val->range[i].port_min <= max) {
-			fprintf(stderr, "%s: -a '%s': port ranges overlap\n",
-				prog_name, vip);
-			return -EINVAL;
-		}
-	}
-	if (val->nr_ranges >= VIP_MAX_RANGES) {
-		fprintf(stderr, "%s: -a '%s': more than %d port ranges\n",
-			prog_name, vip, VIP_MAX_RANGES);
+	/*
+	 * parse_options()' check_ranges() refused overlapping ranges and
+	 * more than VIP_MAX_RANGES on a key: this only guards the array.
+	 */
+	if (val->nr_ranges >= VIP_MAX_RANGES)
 		return -E2BIG;
-	}
 	range = &val->range[val->nr_ranges++];
 	range->port_min = min;
 	range->port_max = max;
-	range->vip_id = vip_id_for(d, vt, &key, min, max);
-	if (range->vip_id >= MAX_VIPS) {
+	err = vip_id_for(d, vt, &key, range);
+	if (err == -E2BIG)
 		fprintf(stderr, "%s: -a '%s': more than %d VIPs\n", prog_name,
 			vip, MAX_VIPS);
-		return -E2BIG;
-	}
-	return configure_reals(d, svc, range, tab);
+	return err ?: configure_reals(d, svc, range, tab);
 }
 
 /* Index the old configuration's keys, and room for the new one's. */
@@ -639,6 +643,7 @@ int apply_services(struct director *d, const struct options *opt,
 	int s, k, r, err = -ENOMEM;
 	__u32 id, i;
 
+	memset(&d->applied, 0, sizeof(d->applied));
 	if (!tab || !vt)
 		goto out;
 	tab->health = health;
@@ -671,24 +676,28 @@ int apply_services(struct director *d, const struct options *opt,
 		for (i = 0; i < vt->new[k].value.nr_ranges; i++)
 			if (vt->new[k].value.range[i].flags & VIP_F_RING)
 				vt->new_ring[vt->new[k].value.range[i].vip_id] = true;
-	for (k = 0; k < vt->nr_old; k++) {
+	for (k = 0; k < vt->nr_old && !err; k++) {
 		for (i = 0; i < vt->old[k].value.nr_ranges &&
-		     i < VIP_MAX_RANGES; i++) {
+		     i < VIP_MAX_RANGES && !err; i++) {
 			id = vt->old[k].value.range[i].vip_id;
-			if (id < MAX_VIPS && !vt->new_ring[id])
-				bpf_map_delete_elem(d->vip_rings, &id);
+			/* ENOENT: a range with one real had no ring */
+			if (id < MAX_VIPS && !vt->new_ring[id] &&
+			    bpf_map_delete_elem(d->vip_rings, &id) &&
+			    errno != ENOENT)
+				err = -errno;
 		}
 	}
-	for (id = 0; id < MAX_REALS; id++) {
+	for (id = 0; id < MAX_REALS && !err; id++) {
 		if (tab->slot[id].family && !tab->taken[id]) {
 			struct real none = {};
 
-			bpf_map_update_elem(d->reals, &id, &none, BPF_ANY);
+			if (bpf_map_update_elem(d->reals, &id, &none, BPF_ANY))
+				err = -errno;
 		}
-		cfg_time.reals += tab->taken[id];
+		d->applied.reals += tab->taken[id];
 	}
 	for (k = 0; k < vt->nr_new; k++)
-		cfg_time.vips += vt->new[k].value.nr_ranges;
+		d->applied.vips += vt->new[k].value.nr_ranges;
 out:
 	if (err)
 		fprintf(stderr, "%s: cannot configure the VIPs: %s\n",

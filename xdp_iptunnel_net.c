@@ -33,6 +33,7 @@
 #define NEIGH_WAIT_MS		50
 #define NEIGH_POKE_EVERY	10
 #define DISCARD_PORT		9
+#define NL_ANSWER_SIZE		4096	/* one route or neighbour */
 
 static int addr_len(int family)
 {
@@ -60,36 +61,61 @@ static socklen_t real_sockaddr(const struct ip_addr *addr, __u16 port,
 	return sizeof(*sin);
 }
 
-/* msg: a request with room after its header for the attribute */
-static void nl_add_attr(void *msg, int type, const void *data, int len)
+/* An rtnetlink request: its fixed header, then room for attributes. */
+struct nl_request {
+	struct nlmsghdr nh;
+	union {
+		struct rtmsg rt;
+		struct ndmsg nd;
+	};
+	char attrs[64];
+};
+
+/* A request of type whose fixed header, to fill next, has hdr_len bytes. */
+static void nl_request_init(struct nl_request *req, int type, size_t hdr_len)
 {
-	struct nlmsghdr *nh = msg;
-	struct rtattr *rta = msg + NLMSG_ALIGN(nh->nlmsg_len);
+	memset(req, 0, sizeof(*req));
+	req->nh.nlmsg_len = NLMSG_LENGTH(hdr_len);
+	req->nh.nlmsg_type = type;
+	req->nh.nlmsg_flags = NLM_F_REQUEST;
+}
+
+static void nl_add_attr(struct nl_request *req, int type, const void *data,
+			int len)
+{
+	struct rtattr *rta = (void *)req + NLMSG_ALIGN(req->nh.nlmsg_len);
 
 	rta->rta_type = type;
 	rta->rta_len = RTA_LENGTH(len);
 	memcpy(RTA_DATA(rta), data, len);
-	nh->nlmsg_len = NLMSG_ALIGN(nh->nlmsg_len) + RTA_ALIGN(rta->rta_len);
+	req->nh.nlmsg_len = NLMSG_ALIGN(req->nh.nlmsg_len) +
+			    RTA_ALIGN(rta->rta_len);
 }
 
-/* Send one request; points *payload at the answer's fixed header. */
-static int nl_ask(int sock, struct nlmsghdr *req, char *buf, size_t size,
-		  void **payload, int *payload_len)
+/*
+ * Send one request whose fixed header has hdr_len bytes; the answer goes
+ * into buf: *fixed points at its fixed header, *rta at its attributes,
+ * *len bytes of them.
+ */
+static int nl_ask(int sock, struct nl_request *req, size_t hdr_len,
+		  char *buf, size_t size, void **fixed, struct rtattr **rta,
+		  int *len)
 {
 	struct nlmsghdr *nh = (struct nlmsghdr *)buf;
-	ssize_t len;
+	ssize_t got;
 
-	if (send(sock, req, req->nlmsg_len, 0) < 0)
+	if (send(sock, req, req->nh.nlmsg_len, 0) < 0)
 		return -errno;
-	len = recv(sock, buf, size, 0);
-	if (len < 0)
+	got = recv(sock, buf, size, 0);
+	if (got < 0)
 		return -errno;
-	if (!NLMSG_OK(nh, (size_t)len))
+	if (!NLMSG_OK(nh, (size_t)got))
 		return -EIO;
 	if (nh->nlmsg_type == NLMSG_ERROR)
 		return ((struct nlmsgerr *)NLMSG_DATA(nh))->error ?: -ENOENT;
-	*payload = NLMSG_DATA(nh);
-	*payload_len = NLMSG_PAYLOAD(nh, 0);
+	*fixed = NLMSG_DATA(nh);
+	*rta = *fixed + NLMSG_ALIGN(hdr_len);
+	*len = NLMSG_PAYLOAD(nh, hdr_len);
 	return 0;
 }
 
@@ -97,64 +123,50 @@ static int nl_ask(int sock, struct nlmsghdr *req, char *buf, size_t size,
 static int next_hop(int sock, int ifindex, const struct ip_addr *dst,
 		    struct ip_addr *hop)
 {
-	struct {
-		struct nlmsghdr nh;
-		struct rtmsg rt;
-		char attrs[64];
-	} req = {
-		.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg)),
-		.nh.nlmsg_type = RTM_GETROUTE,
-		.nh.nlmsg_flags = NLM_F_REQUEST,
-		.rt.rtm_family = dst->family,
-		.rt.rtm_dst_len = addr_len(dst->family) * 8,
-	};
-	char buf[4096];
+	struct nl_request req;
+	char buf[NL_ANSWER_SIZE];
 	struct rtattr *rta;
-	struct rtmsg *rt;
+	void *rt;
 	int len, err;
 
+	nl_request_init(&req, RTM_GETROUTE, sizeof(req.rt));
+	req.rt.rtm_family = dst->family;
+	req.rt.rtm_dst_len = addr_len(dst->family) * 8;
 	nl_add_attr(&req, RTA_DST, dst->words, addr_len(dst->family));
 	nl_add_attr(&req, RTA_OIF, &ifindex, sizeof(ifindex));
-	err = nl_ask(sock, &req.nh, buf, sizeof(buf), (void **)&rt, &len);
+	err = nl_ask(sock, &req, sizeof(req.rt), buf, sizeof(buf), &rt, &rta,
+		     &len);
 	if (err)
 		return err;
 	*hop = *dst;
-	len -= NLMSG_ALIGN(sizeof(*rt));
-	for (rta = RTM_RTA(rt); RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
+	for (; RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
 		if (rta->rta_type == RTA_GATEWAY)
 			memcpy(hop->words, RTA_DATA(rta), addr_len(dst->family));
 	return 0;
 }
 
+/* The MAC of the neighbour hop on ifindex; -EAGAIN while unresolved. */
 static int neighbour_mac(int sock, int ifindex, const struct ip_addr *hop,
 			 __u8 *mac)
 {
-	struct {
-		struct nlmsghdr nh;
-		struct ndmsg nd;
-		char attrs[64];
-	} req = {
-		.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ndmsg)),
-		.nh.nlmsg_type = RTM_GETNEIGH,
-		.nh.nlmsg_flags = NLM_F_REQUEST,
-		.nd.ndm_family = hop->family,
-		.nd.ndm_ifindex = ifindex,
-	};
-	char buf[4096];
+	struct nl_request req;
+	char buf[NL_ANSWER_SIZE];
 	struct rtattr *rta;
 	struct ndmsg *nd;
 	int len, err;
 
+	nl_request_init(&req, RTM_GETNEIGH, sizeof(req.nd));
+	req.nd.ndm_family = hop->family;
+	req.nd.ndm_ifindex = ifindex;
 	nl_add_attr(&req, NDA_DST, hop->words, addr_len(hop->family));
-	err = nl_ask(sock, &req.nh, buf, sizeof(buf), (void **)&nd, &len);
+	err = nl_ask(sock, &req, sizeof(req.nd), buf, sizeof(buf),
+		     (void **)&nd, &rta, &len);
 	if (err)
 		return err;
 	if (!(nd->ndm_state & (NUD_REACHABLE | NUD_STALE | NUD_DELAY |
 			       NUD_PROBE | NUD_PERMANENT)))
 		return -EAGAIN;
-	len -= NLMSG_ALIGN(sizeof(*nd));
-	for (rta = (struct rtattr *)((char *)nd + NLMSG_ALIGN(sizeof(*nd)));
-	     RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
+	for (; RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
 		if (rta->rta_type == NDA_LLADDR &&
 		    RTA_PAYLOAD(rta) == ETH_ALEN) {
 			memcpy(mac, RTA_DATA(rta), ETH_ALEN);

@@ -39,7 +39,7 @@ void print_usage(FILE *out)
 		"    -N enforce native mode\n"
 		"    -F Force loading the XDP prog\n"
 		"    -j print statistics as JSON lines\n"
-		"    -v print libbpf messages\n"
+		"    -v print libbpf messages, and the Maglev rings' build and push times\n"
 		"    -h Display this help\n"
 		"    -U, --update   change the VIPs of the director running on -i\n"
 		"    -K, --keep     leave the director attached and pinned at exit\n"
@@ -57,13 +57,13 @@ void print_usage(FILE *out)
 int bad_option(char opt, const char *value, const char *why)
 {
 	fprintf(stderr, "%s: -%c '%s': %s\n", prog_name, opt, value, why);
-	return -1;
+	return -EINVAL;
 }
 
 int bad_long_option(const char *opt, const char *value, const char *why)
 {
 	fprintf(stderr, "%s: --%s '%s': %s\n", prog_name, opt, value, why);
-	return -1;
+	return -EINVAL;
 }
 
 int parse_addr(const char *str, struct ip_addr *addr)
@@ -74,7 +74,7 @@ int parse_addr(const char *str, struct ip_addr *addr)
 	else if (inet_pton(AF_INET6, str, addr->words) == 1)
 		addr->family = AF_INET6;
 	else
-		return -1;
+		return -EINVAL;
 	return 0;
 }
 
@@ -85,11 +85,11 @@ int parse_uint(const char *str, unsigned long min, unsigned long max,
 	char *end;
 
 	if (*str < '0' || *str > '9')
-		return -1;
+		return -EINVAL;
 	errno = 0;
 	*val = strtoul(str, &end, 10);
 	if (errno || *end || *val < min || *val > max)
-		return -1;
+		return -EINVAL;
 	return 0;
 }
 
@@ -132,7 +132,7 @@ int parse_mac(const char *str, __u8 *mac)
 	    strspn(str, "0123456789abcdefABCDEF:") != 17 ||
 	    sscanf(str, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2],
 		   &b[3], &b[4], &b[5], &tail) != ETH_ALEN)
-		return -1;
+		return -EINVAL;
 	for (i = 0; i < ETH_ALEN; i++)
 		mac[i] = b[i];
 	return 0;
@@ -265,6 +265,7 @@ int set_mac(struct service *svc, const char *arg)
 static int parse_service_option(struct options *opt, int c, const char *arg)
 {
 	struct service *svc = current_service(opt);
+	int err;
 
 	if (!svc)
 		return bad_option(c, arg, "out of memory");
@@ -280,11 +281,11 @@ static int parse_service_option(struct options *opt, int c, const char *arg)
 	case 'p':
 		if (svc->nr_ports >= VIP_MAX_RANGES)
 			return bad_option(c, arg, "too many port ranges");
-		if (parse_ports(arg, &svc->ports[svc->nr_ports].min,
-				&svc->ports[svc->nr_ports].max))
-			return -1;
-		svc->nr_ports++;
-		return 0;
+		err = parse_ports(arg, &svc->ports[svc->nr_ports].min,
+				  &svc->ports[svc->nr_ports].max);
+		if (!err)
+			svc->nr_ports++;
+		return err;
 	case 'P':
 		return parse_protocol(arg, &svc->protocol);
 	case 's':
@@ -296,19 +297,14 @@ static int parse_service_option(struct options *opt, int c, const char *arg)
 	case 'm':
 		return set_mac(svc, arg);
 	}
-	return -1;
+	return -EINVAL;
 }
 
 static int missing_option(const char *what)
 {
 	fprintf(stderr, "%s: missing %s\n", prog_name, what);
 	print_usage(stderr);
-	return -1;
-}
-
-static bool has_ports(int protocol)
-{
-	return protocol == IPPROTO_TCP || protocol == IPPROTO_UDP;
+	return -EINVAL;
 }
 
 /* Fill what a VIP may take from the one before it, then check it whole. */
@@ -441,9 +437,12 @@ static const struct option long_options[] = {
 static int parse_count(const char *name, const char *str, unsigned int *val)
 {
 	unsigned long v;
+	char why[32];
 
-	if (parse_uint(str, 1, 3600, &v))
-		return bad_long_option(name, str, "not a number 1-3600");
+	if (parse_uint(str, 1, CHECK_COUNT_MAX, &v)) {
+		snprintf(why, sizeof(why), "not a number 1-%d", CHECK_COUNT_MAX);
+		return bad_long_option(name, str, why);
+	}
 	*val = v;
 	return 0;
 }
@@ -452,7 +451,7 @@ static int parse_count(const char *name, const char *str, unsigned int *val)
 static int check_ranges(const struct options *opt)
 {
 	const struct service *a, *b;
-	char vip[INET6_ADDRSTRLEN];
+	char vip[INET6_ADDRSTRLEN], why[64];
 	int i, j, x, y, n;
 
 	for (i = 0; i < opt->nr_svc; i++) {
@@ -476,24 +475,31 @@ static int check_ranges(const struct options *opt)
 				return bad_option('a', vip,
 						  "given twice for this protocol");
 		}
-		if (n > VIP_MAX_RANGES)
-			return bad_option('a', vip,
-					  "more than 8 port ranges for this protocol");
+		if (n > VIP_MAX_RANGES) {
+			snprintf(why, sizeof(why),
+				 "more than %d port ranges for this protocol",
+				 VIP_MAX_RANGES);
+			return bad_option('a', vip, why);
+		}
 	}
 	return 0;
 }
 
+/*
+ * The command line into opt, checked whole. -h prints the usage and sets
+ * opt->mode to HELP: nothing more to do.
+ */
 int parse_options(int argc, char **argv, struct options *opt)
 {
 	unsigned long val;
-	int c, i;
+	int c, i, err = 0;
 
 	memset(opt, 0, sizeof(*opt));
-	opt->check.interval = 2;
-	opt->check.fall = 3;
-	opt->check.rise = 2;
-	while ((c = getopt_long(argc, argv, "i:a:p:s:d:m:T:P:SNFjvhUK",
-				long_options, NULL)) != -1) {
+	opt->check.interval = CHECK_INTERVAL_DEFAULT;
+	opt->check.fall = CHECK_FALL_DEFAULT;
+	opt->check.rise = CHECK_RISE_DEFAULT;
+	while (!err && (c = getopt_long(argc, argv, "i:a:p:s:d:m:T:P:SNFjvhUK",
+					long_options, NULL)) != -1) {
 		switch (c) {
 		case 'U':
 			opt->mode = UPDATE;
@@ -505,29 +511,23 @@ int parse_options(int argc, char **argv, struct options *opt)
 			opt->mode = STOP;
 			break;
 		case OPT_FLOW_SRC:
-			if (parse_flow_src(optarg, opt))
-				return -1;
+			err = parse_flow_src(optarg, opt);
 			break;
 		case OPT_CHECK:
-			if (parse_check(optarg, &opt->check))
-				return -1;
+			err = parse_check(optarg, &opt->check);
 			break;
 		case OPT_CHECK_INTERVAL:
-			if (parse_count("check-interval", optarg,
-					&opt->check.interval))
-				return -1;
+			err = parse_count("check-interval", optarg,
+					  &opt->check.interval);
 			break;
 		case OPT_CHECK_FALL:
-			if (parse_count("check-fall", optarg, &opt->check.fall))
-				return -1;
+			err = parse_count("check-fall", optarg, &opt->check.fall);
 			break;
 		case OPT_CHECK_RISE:
-			if (parse_count("check-rise", optarg, &opt->check.rise))
-				return -1;
+			err = parse_count("check-rise", optarg, &opt->check.rise);
 			break;
 		case 'i':
-			if (parse_ifname(optarg, opt))
-				return -1;
+			err = parse_ifname(optarg, opt);
 			break;
 		case 'a':
 		case 'p':
@@ -535,14 +535,14 @@ int parse_options(int argc, char **argv, struct options *opt)
 		case 's':
 		case 'd':
 		case 'm':
-			if (parse_service_option(opt, c, optarg))
-				return -1;
+			err = parse_service_option(opt, c, optarg);
 			break;
 		case 'T':
 			if (parse_uint(optarg, 0, UINT_MAX, &val))
-				return bad_option(c, optarg,
-						  "not a number of seconds >= 0");
-			opt->duration = val;
+				err = bad_option(c, optarg,
+						 "not a number of seconds >= 0");
+			else
+				opt->duration = val;
 			break;
 		case 'S':
 			opt->xdp_flags |= XDP_FLAGS_SKB_MODE;
@@ -561,12 +561,15 @@ int parse_options(int argc, char **argv, struct options *opt)
 			break;
 		case 'h':
 			print_usage(stdout);
-			exit(0);
+			opt->mode = HELP;
+			return 0;
 		default:
 			print_usage(stderr);
-			return -1;
+			err = -EINVAL;
 		}
 	}
+	if (err)
+		return err;
 	if (optind < argc)
 		return bad_option('?', argv[optind], "unexpected argument");
 	if ((opt->xdp_flags & XDP_FLAGS_SKB_MODE) &&
@@ -578,14 +581,13 @@ int parse_options(int argc, char **argv, struct options *opt)
 		return 0;
 	if (!opt->nr_svc)
 		return missing_option("-a <vip-service-address>");
-	for (i = 0; i < opt->nr_svc; i++) {
+	for (i = 0; i < opt->nr_svc && !err; i++) {
 		struct service *svc = &opt->svc[i];
 
-		if (check_service(svc, i ? &opt->svc[i - 1] : NULL))
-			return -1;
+		err = check_service(svc, i ? &opt->svc[i - 1] : NULL);
 		svc->flow_src = opt->flow_src_len[svc->saddr.family == AF_INET6];
 	}
-	return check_ranges(opt) || check_vip_slots(opt) ? -1 : 0;
+	return err ?: check_ranges(opt) ?: check_vip_slots(opt);
 }
 
 void free_options(struct options *opt)

@@ -19,6 +19,10 @@
 #define PROG_NAME		"xdp_iptunnel"
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
 #define MAX_SERVICE_REALS	1024
+#define CHECK_INTERVAL_DEFAULT	2	/* --check-interval, seconds */
+#define CHECK_FALL_DEFAULT	3
+#define CHECK_RISE_DEFAULT	2
+#define CHECK_COUNT_MAX		3600	/* the largest of the three */
 
 extern const char *prog_name;
 
@@ -59,7 +63,7 @@ struct options {
 	bool json;
 	bool verbose;
 	unsigned int duration;	/* seconds, 0 = until interrupted */
-	enum { RUN, UPDATE, STOP } mode;
+	enum { RUN, UPDATE, STOP, HELP } mode;
 	bool keep;		/* leave it attached and pinned at exit */
 	struct ip_addr flow_src[2];	/* --flow-src prefixes, v4 and v6 */
 	int flow_src_len[2];
@@ -69,8 +73,6 @@ struct options {
 		char path[64];
 		unsigned int interval, fall, rise;
 	} check;
-	char pin_dir[128];	/* PIN_ROOT[/<netns>]/<ifname> */
-	char pin_netns[64];	/* "" in the initial network namespace */
 	struct service *svc;
 	int nr_svc;
 };
@@ -82,16 +84,15 @@ struct director {
 	int vip_tables, reals, vip_rings, config_map;
 	int vip_stats, real_stats, events;
 	int first_table;	/* first_vip_table until it is filled */
+	char pin_dir[128];	/* PIN_ROOT[/<netns>]/<ifname> */
+	char pin_netns[64];	/* "" in the initial network namespace */
 	bool pinned;
 	bool kept;		/* link pinned: stays after we exit */
+	struct {		/* what apply_services() did; -v shows it */
+		int vips, reals, rings;
+		double build_s, push_s;	/* the Maglev rings' */
+	} applied;
 };
-
-struct cfg_time {
-	int vips, reals, rings;
-	double build_s, push_s;
-};
-
-extern struct cfg_time cfg_time;
 
 /* xdp_iptunnel_opts.c */
 void print_usage(FILE *out);

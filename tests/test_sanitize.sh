@@ -90,8 +90,9 @@ update="-i d0 -s 192.0.2.10 -a 192.0.2.33 -p 80 $ring -d 192.0.2.25,mac=$m
 run_cycle() {
 	local log=$tmp/cycle rc=0 pid
 	: >"$log.main"
-	# load, configure, attach (-m learnt for 192.0.2.11); until SIGINT
-	nsenter --net="/run/netns/$NS" "$@" "$exe" $cycle \
+	# load, configure, attach (-m learnt for 192.0.2.11); until SIGINT;
+	# -v: libbpf's messages and the Maglev rings' times too
+	nsenter --net="/run/netns/$NS" "$@" "$exe" -v $cycle \
 		>"$log.main" 2>&1 &
 	pid=$!
 	for _ in $(seq 300); do
