@@ -12,6 +12,7 @@
 #ifndef _XDP_IPTUNNEL_COMMON_H
 #define _XDP_IPTUNNEL_COMMON_H
 
+#include <linux/const.h>
 #include <linux/types.h>
 
 #define MAX_VIPS		16384	/* vip_id: 0 .. MAX_VIPS - 1 */
@@ -28,8 +29,8 @@
  * per key keep the searches short: the loader refuses a set of keys where
  * one would be longer.
  */
-#define VIP_TABLE_SIZE		65536	/* four slots per key */
-#define VIP_TABLE_BITS		16	/* VIP_TABLE_SIZE is 2^16 */
+#define VIP_TABLE_BITS		16
+#define VIP_TABLE_SIZE		_BITUL(VIP_TABLE_BITS)	/* 4 slots per key */
 #define VIP_PROBES_MAX		16
 
 /* The VIP table's key. IPv4 addresses live in addr[0], the rest is zero. */
