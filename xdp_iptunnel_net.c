@@ -24,10 +24,10 @@
 /* ---- config: next-hop MACs from the kernel's tables -------------------- */
 
 /*
- * Before the director starts, a real without -m waits for its neighbour
- * entry: NEIGH_TRIES looks NEIGH_WAIT_MS apart (1.5 s, longer than an ARP
- * or ND exchange), a datagram every NEIGH_POKE_EVERY looks in case one
- * was lost. The discard port: nothing is meant to answer the datagram.
+ * Before the director starts, the reals without -m wait for their
+ * neighbour entries: NEIGH_TRIES looks NEIGH_WAIT_MS apart (1.5 s, longer
+ * than an ARP or ND exchange), a datagram every NEIGH_POKE_EVERY looks in
+ * case one was lost. The discard port: nothing is meant to answer the datagram.
  */
 #define NEIGH_TRIES		30
 #define NEIGH_WAIT_MS		50
@@ -127,7 +127,7 @@ static int next_hop(int sock, int ifindex, const struct ip_addr *dst,
 	char buf[NL_ANSWER_SIZE];
 	struct rtattr *rta;
 	void *rt;
-	int len, err;
+	int len = 0, err;
 
 	nl_request_init(&req, RTM_GETROUTE, sizeof(req.rt));
 	req.rt.rtm_family = dst->family;
@@ -153,7 +153,7 @@ static int neighbour_mac(int sock, int ifindex, const struct ip_addr *hop,
 	char buf[NL_ANSWER_SIZE];
 	struct rtattr *rta;
 	struct ndmsg *nd;
-	int len, err;
+	int len = 0, err;
 
 	nl_request_init(&req, RTM_GETNEIGH, sizeof(req.nd));
 	req.nd.ndm_family = hop->family;
@@ -178,7 +178,7 @@ static int neighbour_mac(int sock, int ifindex, const struct ip_addr *hop,
 
 /*
  * An empty UDP datagram makes the kernel resolve the neighbour. Best
- * effort, its errors unreported: resolve_mac() looks at the neighbour
+ * effort, its errors unreported: resolve_macs() looks at the neighbour
  * table again either way, and says so when no MAC comes.
  */
 static void poke_neighbour(const struct options *opt, const struct ip_addr *hop)
@@ -197,51 +197,102 @@ static void poke_neighbour(const struct options *opt, const struct ip_addr *hop)
 	close(sock);
 }
 
-/* -m left out: the MAC of the real, or of the gateway toward it. */
-static int resolve_mac(const struct options *opt, struct real_spec *real)
-{
-	char dst[INET6_ADDRSTRLEN], via[INET6_ADDRSTRLEN];
+/* A real without -m: the next hop toward it, and that hop's MAC. */
+struct mac_query {
+	struct real_spec *real;
 	struct ip_addr hop;
-	int sock, err, tries;
+	int err;		/* -EAGAIN (or -ENOENT) while unresolved */
+};
 
-	inet_ntop(real->daddr.family, real->daddr.words, dst, sizeof(dst));
-	sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (sock < 0)
-		return bad_option('d', dst, "cannot open netlink to find its MAC");
-	err = next_hop(sock, opt->ifindex, &real->daddr, &hop);
-	for (tries = 0; !err; tries++) {
-		err = neighbour_mac(sock, opt->ifindex, &hop, real->mac);
-		if ((err != -EAGAIN && err != -ENOENT) || tries == NEIGH_TRIES)
-			break;
-		if (!(tries % NEIGH_POKE_EVERY))
-			poke_neighbour(opt, &hop);
-		usleep(NEIGH_WAIT_MS * 1000);
-		err = 0;
-	}
-	close(sock);
-	if (err)
-		return bad_option('d', dst,
-				  "no MAC known for it or its gateway: give -m");
-	inet_ntop(hop.family, hop.words, via, sizeof(via));
-	printf("%s: -d %s: MAC %02x:%02x:%02x:%02x:%02x:%02x of %s %s on %s\n",
-	       prog_name, dst, real->mac[0], real->mac[1], real->mac[2],
-	       real->mac[3], real->mac[4], real->mac[5],
-	       memcmp(&hop, &real->daddr, sizeof(hop)) ? "gateway" : "neighbour",
-	       via, opt->ifname);
-	real->has_mac = true;
-	return 0;
+static bool mac_pending(const struct mac_query *q)
+{
+	return q->err == -EAGAIN || q->err == -ENOENT;
 }
 
+/*
+ * Ask the neighbour table for every query still pending, poking the
+ * kernel to resolve them every NEIGH_POKE_EVERY rounds. Returns how many
+ * are still pending.
+ */
+static int ask_neighbours(int sock, const struct options *opt,
+			  struct mac_query *q, int n, int round)
+{
+	int i, pending = 0;
+
+	for (i = 0; i < n; i++) {
+		if (!mac_pending(&q[i]))
+			continue;
+		q[i].err = neighbour_mac(sock, opt->ifindex, &q[i].hop,
+					 q[i].real->mac);
+		if (!mac_pending(&q[i]))
+			continue;
+		if (!(round % NEIGH_POKE_EVERY))
+			poke_neighbour(opt, &q[i].hop);
+		pending++;
+	}
+	return pending;
+}
+
+/*
+ * -m left out: the MAC of the real, or of the gateway toward it, from
+ * the kernel's tables. All reals are resolved together, so waiting for
+ * ARP or ND takes NEIGH_TRIES * NEIGH_WAIT_MS at most, not that per real.
+ * Each is reported in the order given; the first without a MAC is the
+ * error.
+ */
 int resolve_macs(struct options *opt)
 {
-	int s, r;
+	char dst[INET6_ADDRSTRLEN], via[INET6_ADDRSTRLEN];
+	struct mac_query *q;
+	int s, r, i, n = 0, sock, err = 0, round;
+	__u8 *mac;
 
 	for (s = 0; s < opt->nr_svc; s++)
 		for (r = 0; r < opt->svc[s].nr_reals; r++)
-			if (!opt->svc[s].reals[r].has_mac &&
-			    resolve_mac(opt, &opt->svc[s].reals[r]))
-				return -1;
-	return 0;
+			n += !opt->svc[s].reals[r].has_mac;
+	if (!n)
+		return 0;
+	q = calloc(n, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	n = 0;
+	for (s = 0; s < opt->nr_svc; s++)
+		for (r = 0; r < opt->svc[s].nr_reals; r++)
+			if (!opt->svc[s].reals[r].has_mac)
+				q[n++].real = &opt->svc[s].reals[r];
+	sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (sock < 0) {
+		inet_ntop(q[0].real->daddr.family, q[0].real->daddr.words, dst,
+			  sizeof(dst));
+		free(q);
+		return bad_option('d', dst, "cannot open netlink to find its MAC");
+	}
+	for (i = 0; i < n; i++)
+		q[i].err = next_hop(sock, opt->ifindex, &q[i].real->daddr,
+				    &q[i].hop) ? -EHOSTUNREACH : -EAGAIN;
+	for (round = 0; ask_neighbours(sock, opt, q, n, round) &&
+	     round < NEIGH_TRIES; round++)
+		usleep(NEIGH_WAIT_MS * 1000);
+	close(sock);
+	for (i = 0; i < n && !err; i++) {
+		inet_ntop(q[i].real->daddr.family, q[i].real->daddr.words, dst,
+			  sizeof(dst));
+		if (q[i].err) {
+			err = bad_option('d', dst,
+					 "no MAC known for it or its gateway: give -m");
+			break;
+		}
+		mac = q[i].real->mac;
+		inet_ntop(q[i].hop.family, q[i].hop.words, via, sizeof(via));
+		printf("%s: -d %s: MAC %02x:%02x:%02x:%02x:%02x:%02x of %s %s on %s\n",
+		       prog_name, dst, mac[0], mac[1], mac[2], mac[3], mac[4],
+		       mac[5], memcmp(&q[i].hop, &q[i].real->daddr,
+				      sizeof(q[i].hop)) ? "gateway" : "neighbour",
+		       via, opt->ifname);
+		q[i].real->has_mac = true;
+	}
+	free(q);
+	return err;
 }
 
 /* ---- health checks, as keepalived does for IPVS ------------------------ */
