@@ -34,6 +34,9 @@ MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 BPF_CFLAGS := -O2 -g -Wall -target bpf -I/usr/include/$(MULTIARCH)
 USER_CFLAGS := -O2 -g -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes
 USER_LDLIBS := -lbpf -lelf -lz
+# the loader: the story (user), options, services -> maps, the network
+USER_SRCS := xdp_iptunnel_user.c xdp_iptunnel_opts.c xdp_iptunnel_maps.c \
+	xdp_iptunnel_net.c
 
 .DELETE_ON_ERROR:
 .PHONY: all clean check check-kernel demo demo-ecmp bench fuzz deps patch
@@ -63,8 +66,8 @@ xdp_iptunnel_kern.o: xdp_iptunnel_kern.c xdp_iptunnel_common.h
 		"install libc6-dev-i386 (tests/deps.sh build)" >&2; exit 1)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-xdp_iptunnel: xdp_iptunnel_user.c xdp_iptunnel_common.h
-	$(CC) $(USER_CFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(USER_LDLIBS)
+xdp_iptunnel: $(USER_SRCS) xdp_iptunnel_user.h xdp_iptunnel_common.h
+	$(CC) $(USER_CFLAGS) $(CFLAGS) $(USER_SRCS) -o $@ $(LDFLAGS) $(USER_LDLIBS)
 
 clean:
 	rm -f xdp_iptunnel xdp_iptunnel_kern.o tests/flowpick
@@ -93,6 +96,7 @@ check: deps
 		"fuzz-cli=tests/fuzz/run_cli.sh 20" \
 		"sanitize=tests/test_sanitize.sh" \
 		"lb=tests/test_lb.sh" \
+		"health=tests/test_health.sh" \
 		"e2e=tests/e2e/run.sh" \
 		"e2e-lb=tests/e2e/test_lb_lab.sh" \
 		"ecmp=tests/e2e/test_ecmp.sh" \

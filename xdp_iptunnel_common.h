@@ -12,6 +12,7 @@
 #ifndef _XDP_IPTUNNEL_COMMON_H
 #define _XDP_IPTUNNEL_COMMON_H
 
+#include <linux/const.h>
 #include <linux/types.h>
 
 #define MAX_VIPS		16384	/* vip_id: 0 .. MAX_VIPS - 1 */
@@ -28,8 +29,8 @@
  * per key keep the searches short: the loader refuses a set of keys where
  * one would be longer.
  */
-#define VIP_TABLE_SIZE		65536	/* four slots per key */
-#define VIP_TABLE_BITS		16	/* VIP_TABLE_SIZE is 2^16 */
+#define VIP_TABLE_BITS		16
+#define VIP_TABLE_SIZE		_BITUL(VIP_TABLE_BITS)	/* 4 slots per key */
 #define VIP_PROBES_MAX		16
 
 /* The VIP table's key. IPv4 addresses live in addr[0], the rest is zero. */
@@ -89,6 +90,15 @@ static inline __u32 vip_key_hash(const struct vip_key *key)
 	else
 		x |= (__u64)key->addr[0] << 16;
 	return x * 0x9e3779b97f4a7c15ULL >> (64 - VIP_TABLE_BITS);
+}
+
+/*
+ * TCP and UDP VIPs have port ranges; a VIP of any other protocol matches
+ * its whole address. (IPPROTO_* from netinet/in.h, or the program's.)
+ */
+static inline int has_ports(__u8 protocol)
+{
+	return protocol == IPPROTO_TCP || protocol == IPPROTO_UDP;
 }
 
 /* A tunnel endpoint pair: the director's address and a real server's. */

@@ -152,8 +152,9 @@ many_reals=$(seq 1000 | awk '{ printf " -d 2001:db8:2::%x", $1 }')
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # measure NAME ARGS...: medians of the loader's "configured ... in X ms"
-# and Maglev build and push times, its largest peak RSS, and the kernel
-# memory of the director it attached (in a run of its own, untimed)
+# and, with -v, its Maglev rings' build and push times, its largest peak
+# RSS, and the kernel memory of the director it attached (in a run of its
+# own, untimed)
 measure() {
 	local name=$1 pid kmem=-
 	shift
@@ -168,8 +169,8 @@ measure() {
 	: >"$build/runs"
 	for _ in $(seq "$cp_runs"); do
 		/usr/bin/time -f "rss %M" -o "$build/time" \
-			ip netns exec $ns "$top/xdp_iptunnel" -i b0 -T 1 "$@" |
-			grep configured >>"$build/runs"
+			ip netns exec $ns "$top/xdp_iptunnel" -v -i b0 -T 1 "$@" \
+			2>/dev/null | grep configured >>"$build/runs"
 		cat "$build/time" >>"$build/runs"
 	done
 	printf "%-30s %9.3f %9.3f %9.3f %9d %9s\n" "$name" \

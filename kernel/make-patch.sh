@@ -3,7 +3,7 @@
 #
 # make patch [KDIR=<tree>] [OUT=<file>]: a git format-patch that adds
 # xdp_iptunnel to an unmodified tree's samples/bpf the way upstream
-# samples are added: the three sources, and tprogs-y / -objs / always-y
+# samples are added: the sources, and tprogs-y / -objs / always-y
 # lines in samples/bpf/Makefile (no Kbuild, which would shadow that
 # Makefile for the other samples).
 #
@@ -53,8 +53,9 @@ git init -q
 git add samples/bpf/Makefile
 git commit -q -m "samples/bpf/Makefile of $(basename "$tree")"
 
-cp "$top/xdp_iptunnel_kern.c" "$top/xdp_iptunnel_user.c" \
-	"$top/xdp_iptunnel_common.h" "$work/samples/bpf/"
+cp "$top/xdp_iptunnel_kern.c" "$top/xdp_iptunnel_common.h" \
+	"$top"/xdp_iptunnel_user.[ch] "$top/xdp_iptunnel_opts.c" \
+	"$top/xdp_iptunnel_maps.c" "$top/xdp_iptunnel_net.c" "$work/samples/bpf/"
 patch -s -F0 --no-backup-if-mismatch -d "$work" -p1 \
 	<"$top/kernel/samples-bpf-Makefile.diff" ||
 	die "kernel/samples-bpf-Makefile.diff does not apply to $mk"

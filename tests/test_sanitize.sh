@@ -11,8 +11,9 @@
 # report, no valgrind error and no leak. The unit tests and a short run
 # of fuzz_datapath, built with ASan and UBSan too, must pass clean.
 #
-#   tests/test_sanitize.sh [USER_C]   (default: xdp_iptunnel_user.c of
-#                                      this tree; its kern .o is used)
+#   tests/test_sanitize.sh [USER_DIR]  (default: this tree; the loader's
+#                                       sources from there, this tree's
+#                                       kern .o)
 #
 #   xipt-san-PID: d0 192.0.2.10/24, 2001:db8::10/64 ---- d1 (xipt-san-PID-p)
 #                                       192.0.2.11/24, 2001:db8::11/64
@@ -23,7 +24,8 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=tests/tap.sh
 . "$top/tests/tap.sh"
-USER_C=$(realpath "${1:-$top/xdp_iptunnel_user.c}")
+USER_DIR=$(realpath "${1:-$top}")
+USER_SRCS=$(for f in user opts maps net; do echo "$USER_DIR/xdp_iptunnel_$f.c"; done)
 KERN=$top/xdp_iptunnel_kern.o
 SUPP=$top/tests/test_sanitize.supp
 NS=xipt-san-$$
@@ -49,10 +51,10 @@ mkdir "$tmp/san" "$tmp/vg"
 cflags="-I$top -g -Wall"
 check "ASan+UBSan build (clang -fsanitize=address,undefined -fno-omit-frame-pointer)" \
 	clang $cflags -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
-		-fno-sanitize-recover=undefined "$USER_C" \
+		-fno-sanitize-recover=undefined -I"$USER_DIR" $USER_SRCS \
 		-o "$tmp/san/xdp_iptunnel" -lbpf -lelf -lz
 check "build for valgrind (cc -O2 -g, as make builds it)" \
-	cc $cflags -O2 "$USER_C" -o "$tmp/vg/xdp_iptunnel" -lbpf -lelf -lz
+	cc $cflags -O2 -I"$USER_DIR" $USER_SRCS -o "$tmp/vg/xdp_iptunnel" -lbpf -lelf -lz
 cp "$KERN" "$tmp/san/"
 cp "$KERN" "$tmp/vg/"
 
@@ -88,8 +90,9 @@ update="-i d0 -s 192.0.2.10 -a 192.0.2.33 -p 80 $ring -d 192.0.2.25,mac=$m
 run_cycle() {
 	local log=$tmp/cycle rc=0 pid
 	: >"$log.main"
-	# load, configure, attach (-m learnt for 192.0.2.11); until SIGINT
-	nsenter --net="/run/netns/$NS" "$@" "$exe" $cycle \
+	# load, configure, attach (-m learnt for 192.0.2.11); until SIGINT;
+	# -v: libbpf's messages and the Maglev rings' times too
+	nsenter --net="/run/netns/$NS" "$@" "$exe" -v $cycle \
 		>"$log.main" 2>&1 &
 	pid=$!
 	for _ in $(seq 300); do

@@ -2,9 +2,9 @@
 /*
  * fuzz_cli: libFuzzer harness on the loader's command-line parsers.
  *
- * It includes the loader itself (its main renamed by -Dmain=...) and
- * feeds its parsers. The first input byte picks the target, the rest is
- * the text:
+ * It is linked with the loader's option, map and network objects
+ * (xdp_iptunnel_opts.c, _maps.c, _net.c) and feeds the option parsers.
+ * The first input byte picks the target, the rest is the text:
  *
  *   0-3  a whole command line through parse_options(): the arguments are
  *        the rest split at NUL bytes, after argv[0] "xdp_iptunnel"
@@ -39,34 +39,26 @@
  *   - each failure is one message naming the option.
  *
  * Build (tests/fuzz/Makefile): clang -fsanitize=fuzzer,address,undefined
- * -Dmain=xdp_iptunnel_main -Dfuzz_one_input=LLVMFuzzerTestOneInput;
- * -DUSER_C='"path"' includes another copy of the loader.
+ * -Dfuzz_one_input=LLVMFuzzerTestOneInput, with USER_DIR=path taking the
+ * loader's sources from another directory.
  */
-
-/* -h makes parse_options() exit(0): come back here instead */
-#define exit xipt_fuzz_exit
-
-#ifndef USER_C
-#define USER_C "../../xdp_iptunnel_user.c"
-#endif
-#include USER_C
-
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
 #include <regex.h>
-#include <setjmp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "xdp_iptunnel_common.h"
+#include "xdp_iptunnel_user.h"
 
 #define MAX_ARGS	64
 #define MAX_TEXT	4096
-
-static jmp_buf exit_jmp;
-static bool exit_armed, exited;
-
-void xipt_fuzz_exit(int status)
-{
-	if (!exit_armed)
-		_exit(status);
-	exited = true;
-	longjmp(exit_jmp, 1);
-}
 
 /* A property does not hold: abort, so that libFuzzer keeps the input */
 static void broken(const char *what, const char *input)
@@ -444,7 +436,8 @@ static void check_options(const struct options *o, const char *input)
 				broken("a real of another family than -s",
 				       input);
 		ports = a->nr_ports > 0;
-		if (has_ports(a->protocol) != ports ||
+		if ((a->protocol == IPPROTO_TCP ||
+		     a->protocol == IPPROTO_UDP) != ports ||
 		    a->nr_ports > VIP_MAX_RANGES)
 			broken("ports given for a port-less protocol, or none for TCP/UDP",
 			       input);
@@ -503,17 +496,12 @@ static void check_command_line(const char *text, size_t len)
 	capture_start(&cap);
 	optind = 0;		/* glibc: start getopt afresh */
 	opterr = 1;
-	exit_armed = true;
-	exited = false;
-	if (!setjmp(exit_jmp))
-		ret = parse_options(argc, argv, &opt);
-	exit_armed = false;
+	ret = parse_options(argc, argv, &opt);
 	capture_end(&cap);
 
-	if (exited) {
+	if (!ret && opt.mode == HELP) {
 		if (strncmp(cap.out ?: "", "usage: ", 7) || cap.err_len)
-			broken("-h exits without the usage on stdout alone",
-			       joined);
+			broken("-h without the usage on stdout alone", joined);
 	} else if (!ret) {
 		if (cap.err_len)
 			broken("a successful parse printed on stderr", joined);
