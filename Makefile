@@ -94,6 +94,7 @@ check: deps
 		"sanitize=tests/test_sanitize.sh" \
 		"lb=tests/test_lb.sh" \
 		"e2e=tests/e2e/run.sh" \
+		"pmtu=tests/e2e/test_pmtu.sh" \
 		"e2e-lb=tests/e2e/test_lb_lab.sh" \
 		"ecmp=tests/e2e/test_ecmp.sh" \
 		"bench=bench/run.sh --smoke" \
