@@ -98,6 +98,7 @@ check: deps
 		"lb=tests/test_lb.sh" \
 		"health=tests/test_health.sh" \
 		"e2e=tests/e2e/run.sh" \
+		"pmtu=tests/e2e/test_pmtu.sh" \
 		"e2e-lb=tests/e2e/test_lb_lab.sh" \
 		"ecmp=tests/e2e/test_ecmp.sh" \
 		"first-run=tests/test_first_run.sh" \

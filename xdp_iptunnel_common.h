@@ -124,6 +124,7 @@ struct config {
 struct traffic {
 	__u64 packets;
 	__u64 bytes;		/* of the frame as received */
+	__u64 icmp_errors;	/* of packets: ICMP errors about the flows */
 };
 
 /* Packets the program had to pass or drop for a reason worth counting. */
@@ -133,6 +134,8 @@ enum xdp_iptunnel_event {
 	EV_NO_REAL,		/* VIP without a usable real: dropped */
 	EV_EXT_HDR,		/* IPv6 header chain too long to parse: passed */
 	EV_ADJUST_HEAD,		/* no headroom for the outer header: dropped */
+	EV_ICMP_QUOTE,		/* ICMP error, quote unreadable: as other ICMP */
+	EV_ICMP_MTU_LOW,	/* too big, MTU below the minimum: dropped */
 	EV_MAX,
 };
 

@@ -12,7 +12,8 @@
  * Read it top-down: parse -> match -> pick real -> encapsulate -> transmit.
  * Parsing and matching go in two steps, address first: a packet that is
  * not for a VIP leaves after one search of the VIP table, its ports never
- * read.
+ * read. ICMP takes one branch before that: an error about a VIP's flow
+ * goes to the flow's real (see "ICMP errors about a VIP's flows").
  */
 #ifdef __KERNEL__
 #include <uapi/linux/bpf.h>	/* samples/bpf's flags: not include/linux/bpf.h */
@@ -157,6 +158,19 @@ static __always_inline void count_event(__u32 event)
 
 	if (count)
 		*count += 1;
+}
+
+/* icmp_errors: 1 when the packet is an ICMP error about the flow */
+static __always_inline void count_traffic(void *map, __u32 id, __u64 bytes,
+					  __u64 icmp_errors)
+{
+	struct traffic *t = bpf_map_lookup_elem(map, &id);
+
+	if (t) {
+		t->packets += 1;
+		t->bytes += bytes;
+		t->icmp_errors += icmp_errors;
+	}
 }
 
 /* ---- parse ------------------------------------------------------------ */
@@ -780,17 +794,261 @@ static __always_inline int report_too_big(struct xdp_md *ctx,
 	return XDP_DROP;
 }
 
-/* ---- transmit --------------------------------------------------------- */
+/* ---- ICMP errors about a VIP's flows ---------------------------------- */
 
-static __always_inline void count_traffic(void *map, __u32 id, __u64 bytes)
+/*
+ * The real answers the client from the VIP (direct server return), so a
+ * router that cannot forward an answer (too big for its next link,
+ * unreachable, TTL run out) sends its ICMP error to the VIP: here. The
+ * error quotes the answer's IP header and 8 bytes more; turned around,
+ * the quote is the flow's own tuple, and the flow's real is picked from
+ * it as from the flow's packets. That real's stack finds its socket from
+ * the quote and, for "too big", lowers the path MTU. The message is
+ * tunnelled unchanged. Errors the quote does not tie to a VIP's flow go
+ * on as other ICMP: to a VIP's ICMP service if it has one (-P icmp),
+ * else to the director's stack.
+ */
+
+#define ICMP_NOT_A_FLOW	-1
+#define ICMP4_MTU_MIN	576	/* the datagram every IPv4 host accepts */
+#define ICMP6_MTU_MIN	1280	/* IPv6's minimum link MTU */
+
+static __always_inline int is_icmp(const struct packet *pkt)
 {
-	struct traffic *t = bpf_map_lookup_elem(map, &id);
-
-	if (t) {
-		t->packets += 1;
-		t->bytes += bytes;
-	}
+	return pkt->dst.protocol == (pkt->dst.family == AF_INET ?
+				     IPPROTO_ICMP : IPPROTO_ICMPV6);
 }
+
+/* RFC 1122 3.2.2: never act on an error about an error */
+static __always_inline int is_icmp_error(__u8 family, __u8 type)
+{
+	if (family == AF_INET6)
+		return !(type & ICMPV6_INFOMSG_MASK);
+	return type == ICMP_DEST_UNREACH || type == ICMP_SOURCE_QUENCH ||
+	       type == ICMP_REDIRECT || type == ICMP_TIME_EXCEEDED ||
+	       type == ICMP_PARAMETERPROB;
+}
+
+/*
+ * The quoted packet went from the VIP to the client: the flow is the
+ * other way. Ports as parse_l4() reads them from the flow's packets.
+ */
+static __always_inline int turn_quote_around(struct packet *flow,
+					     const __u8 *l4)
+{
+	const struct udphdr *ports = (const void *)l4;
+
+	if (is_icmp(flow)) {
+		if (is_icmp_error(flow->dst.family, l4[0]))
+			return -1;
+		return 0;	/* ports 0, as an echo to a -P icmp VIP */
+	}
+	if (!has_ports(flow->dst.protocol))
+		return 0;
+	flow->sport = bpf_ntohs(ports->dest);
+	flow->dport = bpf_ntohs(ports->source);
+	flow->port_min = flow->dport;
+	flow->port_max = flow->dport;
+	return 0;
+}
+
+/*
+ * A quoted IPv4 header with options is read as the kernel reads it; a
+ * later fragment has no ports. A sender needs the header and 8 bytes.
+ */
+static __always_inline int parse_quote4(struct packet *flow, void *quote,
+					long quote_len, void *data_end)
+{
+	struct iphdr *iph = quote;
+	__u32 hlen;
+	void *l4;
+
+	if (quote + sizeof(*iph) > data_end)
+		return -1;
+	if (iph->version != 4 || iph->ihl < 5 ||
+	    (bpf_ntohs(iph->frag_off) & IP_OFFSET))
+		return -1;
+	hlen = iph->ihl * 4;
+	l4 = quote + hlen;
+	if (l4 + ICMP_QUOTE > data_end || quote_len < hlen + ICMP_QUOTE)
+		return -1;
+	flow->dst.family = AF_INET;
+	flow->dst.protocol = iph->protocol;
+	flow->dst.addr[0] = iph->saddr;
+	flow->saddr[0] = iph->daddr;
+	return turn_quote_around(flow, l4);
+}
+
+/* The answers a real sends have no extension headers: none are walked. */
+static __always_inline int parse_quote6(struct packet *flow, void *quote,
+					long quote_len, void *data_end)
+{
+	struct ipv6hdr *ip6h = quote;
+	void *l4 = quote + sizeof(*ip6h);
+
+	if (l4 + ICMP_QUOTE > data_end ||
+	    quote_len < (long)sizeof(*ip6h) + ICMP_QUOTE)
+		return -1;
+	if (ip6h->version != 6)
+		return -1;
+	switch (ip6h->nexthdr) {
+	case IPPROTO_HOPOPTS:
+	case IPPROTO_ROUTING:
+	case IPPROTO_DSTOPTS:
+	case IPPROTO_FRAGMENT:
+		return -1;
+	}
+	flow->dst.family = AF_INET6;
+	flow->dst.protocol = ip6h->nexthdr;
+	__builtin_memcpy(flow->dst.addr, &ip6h->saddr, sizeof(flow->dst.addr));
+	__builtin_memcpy(flow->saddr, &ip6h->daddr, sizeof(flow->saddr));
+	return turn_quote_around(flow, l4);
+}
+
+/*
+ * The errors a sender's socket acts on: destination unreachable (with
+ * "fragmentation needed" / "packet too big" for path MTU discovery) and
+ * time exceeded. A too big announcing less than the protocol's minimum
+ * MTU (0 included) would slow the flow down, forged or not (RFC 8201
+ * 5.2, RFC 1191 7): *mtu_low says so.
+ */
+static __always_inline int icmp_error_to_forward(const struct packet *pkt,
+						 const struct icmphdr *icmp,
+						 int *mtu_low)
+{
+	const struct icmp6hdr *icmp6 = (const void *)icmp;
+
+	if (pkt->dst.family == AF_INET) {
+		if (icmp->type == ICMP_DEST_UNREACH &&
+		    icmp->code == ICMP_FRAG_NEEDED)
+			*mtu_low = bpf_ntohs(icmp->un.frag.mtu) <
+				   ICMP4_MTU_MIN;
+		return icmp->type == ICMP_DEST_UNREACH ||
+		       icmp->type == ICMP_TIME_EXCEEDED;
+	}
+	if (icmp6->icmp6_type == ICMPV6_PKT_TOOBIG)
+		*mtu_low = bpf_ntohl(icmp6->icmp6_mtu) < ICMP6_MTU_MIN;
+	return icmp6->icmp6_type == ICMPV6_DEST_UNREACH ||
+	       icmp6->icmp6_type == ICMPV6_PKT_TOOBIG ||
+	       icmp6->icmp6_type == ICMPV6_TIME_EXCEED;
+}
+
+/*
+ * Where an ICMP message starts, from the packet itself: a bound the
+ * verifier sees whatever clang makes of parse_datagram()'s. An ICMPv6
+ * error is a router's, with no extension headers: one that has them
+ * goes on as other ICMP.
+ */
+static __always_inline struct icmphdr *icmp_header(const struct packet *pkt,
+						   void *l3, void *data_end)
+{
+	struct ipv6hdr *ip6h = l3;
+	struct iphdr *iph = l3;
+
+	if (pkt->dst.family == AF_INET) {
+		if ((void *)(iph + 1) > data_end)
+			return NULL;
+		return l3 + iph->ihl * 4;
+	}
+	if ((void *)(ip6h + 1) > data_end ||
+	    ip6h->nexthdr != IPPROTO_ICMPV6)
+		return NULL;
+	return (void *)(ip6h + 1);
+}
+
+/*
+ * An error to forward, about a packet the VIP it was sent to sent: its
+ * flow, turned around, in *flow. An error we would forward whose quote
+ * cannot be read is counted.
+ */
+static __always_inline int parse_icmp_error(struct xdp_md *ctx,
+					    struct packet *pkt,
+					    struct packet *flow, int *mtu_low)
+{
+	void *data_end = (void *)(long)ctx->data_end;
+	void *l3 = (void *)(long)ctx->data + sizeof(struct ethhdr);
+	struct icmphdr *icmp;
+	long quote_len;
+	int err, i;
+
+	if (parse_datagram(ctx, pkt) || pkt->fragment)
+		return -1;
+	icmp = icmp_header(pkt, l3, data_end);
+	if (!icmp || (void *)(icmp + 1) > data_end)
+		return -1;
+	quote_len = (long)pkt->l3_len - ((void *)(icmp + 1) - l3);
+	if (quote_len < 0)
+		return -1;
+	if (!icmp_error_to_forward(pkt, icmp, mtu_low))
+		return -1;
+	if (pkt->dst.family == AF_INET)
+		err = parse_quote4(flow, icmp + 1, quote_len, data_end);
+	else
+		err = parse_quote6(flow, icmp + 1, quote_len, data_end);
+	if (err) {
+		count_event(EV_ICMP_QUOTE);
+		return -1;
+	}
+	/* sent to the address the quoted packet came from: the VIP */
+	for (i = 0; i < 4; i++)
+		if (flow->dst.addr[i] != pkt->dst.addr[i])
+			return -1;
+	return 0;
+}
+
+/*
+ * Tunnel the error to the real of the flow it quotes, unchanged: the
+ * same flow hash and ring as the flow's packets, so every director
+ * behind ECMP picks that real too.
+ */
+static __always_inline int forward_icmp_error(struct xdp_md *ctx,
+					      struct packet *pkt)
+{
+	__u64 bytes = ctx->data_end - ctx->data;
+	__u32 real_id, hash = 0, zero = 0;
+	struct packet flow = {};
+	struct vip_value *ranges;
+	struct vip_range *vip;
+	struct config *cfg;
+	struct real *real;
+	int action, mtu_low = 0;
+
+	if (parse_icmp_error(ctx, pkt, &flow, &mtu_low))
+		return ICMP_NOT_A_FLOW;
+	ranges = match_address(&flow);
+	if (!ranges)
+		return ICMP_NOT_A_FLOW;
+	vip = match_ports(ranges, &flow);
+	if (!vip)
+		return ICMP_NOT_A_FLOW;
+	if (mtu_low) {
+		count_event(EV_ICMP_MTU_LOW);
+		return XDP_DROP;
+	}
+	if (vip->flags & (VIP_F_RING | VIP_F_FLOW_SRC))
+		hash = flow_hash(&flow);
+	real = pick_real(&flow, vip, hash, &real_id);
+	if (!real) {
+		count_event(EV_NO_REAL);
+		return XDP_DROP;
+	}
+	cfg = bpf_map_lookup_elem(&config_map, &zero);
+	if (!cfg)
+		return XDP_ABORTED;
+	/* too big to tunnel, and no error is sent about an error */
+	if (cfg->mtu && pkt->l3_len + outer_len(real) > cfg->mtu) {
+		count_event(EV_TOO_BIG);
+		return XDP_DROP;
+	}
+	action = encapsulate(ctx, pkt, vip, real, cfg, hash);
+	if (action == XDP_TX) {
+		count_traffic(&vip_stats, vip->vip_id, bytes, 1);
+		count_traffic(&real_stats, real_id, bytes, 1);
+	}
+	return action;
+}
+
+/* ---- transmit --------------------------------------------------------- */
 
 SEC("xdp")
 int xdp_iptunnel(struct xdp_md *ctx)
@@ -806,6 +1064,11 @@ int xdp_iptunnel(struct xdp_md *ctx)
 
 	if (parse_address(ctx, &pkt))
 		return XDP_PASS;
+	if (is_icmp(&pkt)) {
+		action = forward_icmp_error(ctx, &pkt);
+		if (action != ICMP_NOT_A_FLOW)
+			return action;
+	}
 	ranges = match_address(&pkt);
 	if (!ranges || parse_datagram(ctx, &pkt))
 		return XDP_PASS;
@@ -826,8 +1089,8 @@ int xdp_iptunnel(struct xdp_md *ctx)
 		return report_too_big(ctx, &pkt, cfg, real);
 	action = encapsulate(ctx, &pkt, vip, real, cfg, hash);
 	if (action == XDP_TX) {
-		count_traffic(&vip_stats, vip->vip_id, bytes);
-		count_traffic(&real_stats, real_id, bytes);
+		count_traffic(&vip_stats, vip->vip_id, bytes, 0);
+		count_traffic(&real_stats, real_id, bytes, 0);
 	}
 	return action;
 }

@@ -472,6 +472,8 @@ static const char *const event_names[EV_MAX] = {
 	[EV_NO_REAL] = "no_real",
 	[EV_EXT_HDR] = "ext_hdr",
 	[EV_ADJUST_HEAD] = "adjust_head",
+	[EV_ICMP_QUOTE] = "icmp_quote",
+	[EV_ICMP_MTU_LOW] = "icmp_mtu_low",
 };
 
 struct stats {
@@ -497,6 +499,7 @@ static int read_traffic(struct stats *st, int fd, __u32 id, struct traffic *t)
 	for (cpu = 0; cpu < st->nr_cpus; cpu++) {
 		t->packets += st->percpu[cpu].packets;
 		t->bytes += st->percpu[cpu].bytes;
+		t->icmp_errors += st->percpu[cpu].icmp_errors;
 	}
 	return 0;
 }
@@ -521,13 +524,15 @@ static void print_traffic(const char *kind, const char *name,
 	if (json) {
 		printf("%s{\"kind\":\"%s\",\"name\":\"%s\",",
 		       *first ? "" : ",", kind, name);
-		printf("\"packets\":%llu,\"bytes\":%llu,\"pps\":%llu,\"Bps\":%llu}",
+		printf("\"packets\":%llu,\"bytes\":%llu,\"pps\":%llu,\"Bps\":%llu,",
 		       t->packets, t->bytes, pps, bps);
+		printf("\"icmp_errors\":%llu}", t->icmp_errors);
 		*first = false;
 		return;
 	}
-	printf("%s %s: %llu pkts, %llu bytes, rate: %llu pkts/s, %llu bytes/s\n",
+	printf("%s %s: %llu pkts, %llu bytes, rate: %llu pkts/s, %llu bytes/s",
 	       kind, name, t->packets, t->bytes, pps, bps);
+	printf(", %llu icmp errors\n", t->icmp_errors);
 }
 
 /* Statistics come from the maps alone, so they follow live changes. */
@@ -565,6 +570,8 @@ static void print_stats(struct director *d, struct stats *st, double secs,
 				continue;
 			st->proto[key->protocol].packets += st->vip[id].packets;
 			st->proto[key->protocol].bytes += st->vip[id].bytes;
+			st->proto[key->protocol].icmp_errors +=
+				st->vip[id].icmp_errors;
 			if (key->family == AF_INET6)
 				snprintf(name, sizeof(name), "[%s]:%u-%u/%u",
 					 addr, r->port_min, r->port_max,

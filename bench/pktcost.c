@@ -78,6 +78,7 @@ struct bench_case {
 	enum upstream_does upstream;
 	int repeat;		/* runs per call, each on the last's output */
 	int outer;		/* bytes a hit adds (20 or 40); 0: a miss */
+	int icmp_error;		/* an ICMP error about a flow of the VIP */
 };
 
 /*
@@ -89,16 +90,19 @@ struct bench_case {
 #define WARM	1000
 
 static const struct bench_case cases[] = {
-	{ "IPv4 hit (4in4)", "192.0.2.1", 80, UP_SAME, 1, 20 },
-	{ "IPv6 hit (6in6)", "2001:db8::1", 80, UP_SAME, 1, 40 },
-	{ "4in6", "192.0.2.2", 80, UP_NO, 1, 40 },
-	{ "6in4", "2001:db8::2", 80, UP_NO, 1, 20 },
-	{ "IPv4, 16 reals", "192.0.2.3", 80, UP_V4HIT, 1, 20 },
-	{ "IPv4, 1000 reals", "192.0.2.4", 80, UP_V4HIT, 1, 20 },
-	{ "IPv4, ports 1-65535", "192.0.2.5", 443, UP_V4HIT, 1, 20 },
-	{ "miss: not a VIP", "192.0.2.99", 80, UP_SAME, 1, 0 },
-	{ "miss: port outside", "192.0.2.1", 81, UP_SAME, 1, 0 },
-	{ "non-IP (ARP)", NULL, 0, UP_SAME, 1, 0 },
+	{ "IPv4 hit (4in4)", "192.0.2.1", 80, UP_SAME, 1, 20, 0 },
+	{ "IPv6 hit (6in6)", "2001:db8::1", 80, UP_SAME, 1, 40, 0 },
+	{ "4in6", "192.0.2.2", 80, UP_NO, 1, 40, 0 },
+	{ "6in4", "2001:db8::2", 80, UP_NO, 1, 20, 0 },
+	{ "IPv4, 16 reals", "192.0.2.3", 80, UP_V4HIT, 1, 20, 0 },
+	{ "IPv4, 1000 reals", "192.0.2.4", 80, UP_V4HIT, 1, 20, 0 },
+	{ "IPv4, ports 1-65535", "192.0.2.5", 443, UP_V4HIT, 1, 20, 0 },
+	{ "miss: not a VIP", "192.0.2.99", 80, UP_SAME, 1, 0, 0 },
+	{ "miss: port outside", "192.0.2.1", 81, UP_SAME, 1, 0, 0 },
+	{ "non-IP (ARP)", NULL, 0, UP_SAME, 1, 0, 0 },
+	/* to the VIP about its flow: upstream passes ICMP to the stack */
+	{ "ICMP frag needed", "192.0.2.1", 80, UP_NO, 1, 20, 1 },
+	{ "ICMPv6 too big", "2001:db8::1", 80, UP_NO, 1, 40, 1 },
 	/*
 	 * Warm: WARM runs per call, possible where the program leaves the
 	 * packet as it was (a hit would see its own output the next run).
@@ -106,9 +110,9 @@ static const struct bench_case cases[] = {
 	 * dispatcher for the call (a direct call, not a retpoline) and takes
 	 * it out again, waiting for RCU twice: a few calls per round only.
 	 */
-	{ "warm: not a VIP", "192.0.2.99", 80, UP_SAME, WARM, 0 },
-	{ "warm: port outside", "192.0.2.1", 81, UP_SAME, WARM, 0 },
-	{ "warm: non-IP (ARP)", NULL, 0, UP_SAME, WARM, 0 },
+	{ "warm: not a VIP", "192.0.2.99", 80, UP_SAME, WARM, 0, 0 },
+	{ "warm: port outside", "192.0.2.1", 81, UP_SAME, WARM, 0, 0 },
+	{ "warm: non-IP (ARP)", NULL, 0, UP_SAME, WARM, 0, 0 },
 };
 
 #define NR_CASES	ARRAY_SIZE(cases)
@@ -338,12 +342,62 @@ static void setup_upstream(struct bpf_object *obj)
 		     "2001:db8::11");
 }
 
+/*
+ * A router's "fragmentation needed" (MTU 1400) or "packet too big" to the
+ * VIP, quoting the answer to the client's SYN of flow: the IP header and
+ * 8 bytes of TCP (checksums left 0: the program reads neither).
+ */
+static int icmp_error_frame(__u8 *f, const struct bench_case *c, int flow)
+{
+	int v6 = !!strchr(c->dst, ':'), l4, q;
+	__u16 sport = 40000 + flow;
+
+	memset(f, 0, 128);
+	memcpy(f, "\x02\x00\x00\x00\x00\x10\x02\x00\x00\x00\x00\x01", 12);
+	if (v6) {
+		memcpy(f + 12, "\x86\xdd\x60\x00\x00\x00\x00\x38\x3a\x40", 10);
+		addr("2001:db8:f::1", (__be32 *)(f + 22));
+		addr(c->dst, (__be32 *)(f + 38));
+		l4 = 54;
+		f[l4] = 2;			/* packet too big */
+		f[l4 + 6] = 1400 >> 8;
+		f[l4 + 7] = 1400 & 0xff;
+		q = l4 + 8;
+		memcpy(f + q, "\x60\x00\x00\x00\x00\x14\x06\x40", 8);
+		addr(c->dst, (__be32 *)(f + q + 8));
+		addr("2001:db8:c::1", (__be32 *)(f + q + 24));
+		q += 40;
+	} else {
+		memcpy(f + 12, "\x08\x00\x45\x00\x00\x38\x00\x00\x00\x00\x40\x01",
+		       12);
+		addr("198.51.100.1", (__be32 *)(f + 26));
+		addr(c->dst, (__be32 *)(f + 30));
+		l4 = 34;
+		f[l4] = 3;			/* destination unreachable */
+		f[l4 + 1] = 4;			/* fragmentation needed */
+		f[l4 + 6] = 1400 >> 8;
+		f[l4 + 7] = 1400 & 0xff;
+		q = l4 + 8;
+		memcpy(f + q, "\x45\x00\x05\xdc\x00\x00\x40\x00\x40\x06", 10);
+		addr(c->dst, (__be32 *)(f + q + 12));
+		addr("203.0.113.1", (__be32 *)(f + q + 16));
+		q += 20;
+	}
+	f[q] = c->dport >> 8;
+	f[q + 1] = c->dport;
+	f[q + 2] = sport >> 8;
+	f[q + 3] = sport;
+	return q + 8;
+}
+
 /* A TCP SYN from client port 40000 + flow, or an ARP request. */
 static int frame(__u8 *f, const struct bench_case *c, int flow)
 {
 	int v6 = c->dst && strchr(c->dst, ':'), l4;
 	__u16 sport = 40000 + flow;
 
+	if (c->icmp_error)
+		return icmp_error_frame(f, c, flow);
 	memset(f, 0, 128);
 	memcpy(f, "\x02\x00\x00\x00\x00\x10\x02\x00\x00\x00\x00\x01", 12);
 	if (!c->dst) {

@@ -24,8 +24,10 @@ with open(pkt) as f:
 V4HIT = "IPv4 hit (4in4)"
 ours = [ns[(c, "ours")] for c in cases]
 upstream = [ns.get((c, "upstream")) for c in cases]
-# where upstream cannot, its IPv4 hit for comparison (hatched)
-instead = [None if u is not None or c.startswith(("4in6", "6in4"))
+# where upstream cannot, its IPv4 hit for comparison (hatched); not beside
+# the mixed underlays, nor beside ICMP errors, which it passes to the stack
+OWN = ("4in6", "6in4", "ICMP")
+instead = [None if u is not None or c.startswith(OWN)
            else ns[(V4HIT, "upstream")] for c, u in zip(cases, upstream)]
 floor = [ns[(c, "floor")] for c in cases]
 

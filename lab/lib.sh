@@ -9,6 +9,13 @@
 #   xipt-rsN     eth0 192.0.2.1N    2001:db8::1N   + VIP on lo, nginx
 #   xipt-br      br0 with ports to-client, to-lb, to-rsN
 #
+# With LAB_ROUTER_MTU=N set, the client sits behind a router instead, on
+# a segment of its own, and the router's route toward it is N bytes
+# (see lab_router):
+#   xipt-client  eth0 198.51.100.2  2001:db8:c::2
+#   xipt-router  eth0 192.0.2.1     2001:db8::1    on br0 (to-router)
+#                to-client 198.51.100.1 2001:db8:c::1
+#
 # Nothing here touches the initial namespace's links or addresses.
 
 LAB_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,8 +29,18 @@ VIP6=2001:db8::33
 
 lab_ns() { echo "xipt-$1"; }
 in_ns() { local host=$1; shift; ip netns exec "xipt-$host" "$@"; }
-host4() { case $1 in client) echo 192.0.2.2 ;; lb) echo 192.0.2.10 ;; rs*) echo "192.0.2.1${1#rs}" ;; esac; }
-host6() { case $1 in client) echo 2001:db8::2 ;; lb) echo 2001:db8::10 ;; rs*) echo "2001:db8::1${1#rs}" ;; esac; }
+host4() {
+	case $1 in
+	client) [ -n "${LAB_ROUTER_MTU:-}" ] && echo 198.51.100.2 || echo 192.0.2.2 ;;
+	router) echo 192.0.2.1 ;; lb) echo 192.0.2.10 ;; rs*) echo "192.0.2.1${1#rs}" ;;
+	esac
+}
+host6() {
+	case $1 in
+	client) [ -n "${LAB_ROUTER_MTU:-}" ] && echo 2001:db8:c::2 || echo 2001:db8::2 ;;
+	router) echo 2001:db8::1 ;; lb) echo 2001:db8::10 ;; rs*) echo "2001:db8::1${1#rs}" ;;
+	esac
+}
 host_mac() { ip -n "xipt-$1" -br link show eth0 | awk '{ print $3 }'; }
 lab_reals() { local i; for i in $(seq "${LAB_NREALS:-1}"); do echo "rs$i"; done; }
 
@@ -88,18 +105,26 @@ lab_up() {
 	ip netns add xipt-br
 	ip -n xipt-br link add br0 type bridge
 	ip -n xipt-br link set br0 up
+	[ -n "${LAB_ROUTER_MTU:-}" ] && ip netns add xipt-router
 	for host in client lb $(lab_reals); do
 		ip netns add "xipt-$host"
 		in_ns "$host" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
 			net.ipv6.conf.default.accept_dad=0
-		ip -n xipt-br link add "to-$host" type veth peer name eth0 \
-			netns "xipt-$host"
-		ip -n xipt-br link set "to-$host" master br0 up
+		if [ "$host" = client ] && [ -n "${LAB_ROUTER_MTU:-}" ]; then
+			ip -n xipt-router link add to-client type veth \
+				peer name eth0 netns xipt-client
+		else
+			ip -n xipt-br link add "to-$host" type veth \
+				peer name eth0 netns "xipt-$host"
+			ip -n xipt-br link set "to-$host" master br0 up
+		fi
 		ip -n "xipt-$host" addr add "$(host4 "$host")/24" dev eth0
 		ip -n "xipt-$host" addr add "$(host6 "$host")/64" dev eth0 nodad
 		ip -n "xipt-$host" link set lo up
 		ip -n "xipt-$host" link set eth0 up
 	done
+
+	[ -n "${LAB_ROUTER_MTU:-}" ] && lab_router "$LAB_ROUTER_MTU"
 
 	# the client's TCP checksums must be filled in before its frames
 	# reach a native XDP program (veth TX checksum offload leaves them)
@@ -134,6 +159,42 @@ lab_up() {
 			echo xdp >"$LAB_RUN/decap"
 		fi
 		lab_nginx "$host"
+	done
+}
+
+# lab_router MTU: xipt-router forwards between the client's segment and
+# the bridge. Its routes toward the client are MTU bytes, locked, so that
+# it sends "fragmentation needed" / "packet too big" for full-size
+# answers from the reals: TCP's MSS (client and servers keep 1500) does
+# not avoid it, path MTU discovery must. Errors are not rate limited.
+lab_router() {
+	local mtu=$1 host
+	in_ns router sysctl -qw net.ipv4.ip_forward=1 \
+		net.ipv6.conf.all.forwarding=1 \
+		net.ipv6.conf.all.accept_dad=0 \
+		net.ipv6.conf.default.accept_dad=0 \
+		net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
+	ip -n xipt-br link add to-router type veth peer name eth0 \
+		netns xipt-router
+	ip -n xipt-br link set to-router master br0 up
+	ip -n xipt-router addr add "$(host4 router)/24" dev eth0
+	ip -n xipt-router addr add "$(host6 router)/64" dev eth0 nodad
+	ip -n xipt-router addr add 198.51.100.1/24 dev to-client
+	ip -n xipt-router addr add 2001:db8:c::1/64 dev to-client nodad
+	ip -n xipt-router link set lo up
+	ip -n xipt-router link set eth0 up
+	ip -n xipt-router link set to-client up
+	ip -n xipt-router route add "$(host4 client)/32" dev to-client \
+		mtu lock "$mtu"
+	ip -n xipt-router route add "$(host6 client)/128" dev to-client \
+		mtu lock "$mtu"
+	ip -n xipt-router route add "$VIP4/32" via "$(host4 lb)"
+	ip -n xipt-router route add "$VIP6/128" via "$(host6 lb)"
+	ip -n xipt-client route add default via 198.51.100.1
+	ip -n xipt-client route add default via 2001:db8:c::1
+	for host in lb $(lab_reals); do
+		ip -n "xipt-$host" route add 198.51.100.0/24 via "$(host4 router)"
+		ip -n "xipt-$host" route add 2001:db8:c::/64 via "$(host6 router)"
 	done
 }
 
@@ -187,6 +248,7 @@ http {
 		listen 80; listen [::]:80; listen 81; listen [::]:81;
 		location / { return 200 "$host\n"; }
 		location /slow { limit_rate 100k; alias $LAB_RUN/big; }
+		location /big { alias $LAB_RUN/big; }
 	}
 }
 EOF
@@ -304,7 +366,7 @@ lab_teardown() {
 	for f in "$LAB_RUN"/nginx-*.pid; do
 		[ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null
 	done
-	for ns in $(ip netns list | awk '/^xipt-(br|client|lb|rs[0-9]+)( |$)/ { print $1 }'); do
+	for ns in $(ip netns list | awk '/^xipt-(br|client|lb|router|rs[0-9]+)( |$)/ { print $1 }'); do
 		ip netns del "$ns"
 	done
 	rm -rf /sys/fs/bpf/xdp_iptunnel/xipt-lb "$LAB_BPFFS"

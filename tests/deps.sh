@@ -11,7 +11,7 @@ build="clang llvm libbpf-dev libelf-dev zlib1g-dev gcc make pkg-config"
 # clang -target bpf reads glibc's headers as a 32-bit target's
 [ "$(dpkg --print-architecture)" = amd64 ] && build="$build libc6-dev-i386"
 run="iproute2 bpftool ethtool"
-lab="nginx-light curl tcpdump tshark bird2"
+lab="nginx-light curl tcpdump tshark bird2 iputils-ping"
 kernel="linux-source-6.1 rsync bc flex bison libssl-dev dwarves xz-utils perl python3-ply python3-git"
 check="$build $run $lab python3 valgrind libclang-rt-14-dev util-linux"
 

@@ -8,6 +8,11 @@
  *	<client> <sport> TX <outer source> <outer destination>
  *	<client> <sport> PASS|DROP|...
  *
+ * With -e each flow's frame is instead a router's ICMP error about the
+ * flow's answer ("fragmentation needed" / "packet too big", MTU 1400, from
+ * 192.0.2.1 or 2001:db8::1, quoting VIP:PORT -> client:sport): the
+ * program must send it to the flow's real.
+ *
  * The flows depend on SEED only. With -r ROUNDS it replays the same flows
  * ROUNDS times and prints only flows whose outcome changed from the first
  * round, then a summary line "rounds N changed N": the check that live
@@ -79,6 +84,66 @@ static int build_syn(__u8 *f, int family, const __u8 *client, const __u8 *vip,
 	return l4 + 20;
 }
 
+/*
+ * A router's ICMP error about the answer to the flow: IP header and 8 bytes
+ * of TCP quoted; checksums do not matter here.
+ */
+static int build_icmp_error(__u8 *f, int family, const __u8 *client,
+			    const __u8 *vip, __u16 sport, __u16 dport)
+{
+	int l3 = 14, q, ip_len = family == AF_INET ? 20 : 40;
+
+	memset(f, 0, FRAME_MAX);
+	memcpy(f, "\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02", 12);
+	q = l3 + ip_len + 8;
+	if (family == AF_INET) {
+		f[12] = 0x08;
+		f[l3] = 0x45;
+		f[l3 + 3] = 20 + 8 + 28;	/* total length */
+		f[l3 + 8] = 64;
+		f[l3 + 9] = IPPROTO_ICMP;
+		memcpy(f + l3 + 12, "\xc0\x00\x02\x01", 4);
+		memcpy(f + l3 + 16, vip, 4);
+		f[l3 + 20] = 3;			/* destination unreachable */
+		f[l3 + 21] = 4;			/* fragmentation needed */
+		f[l3 + 26] = 1400 >> 8;
+		f[l3 + 27] = 1400 & 0xff;
+		f[q] = 0x45;
+		f[q + 2] = 1500 >> 8;
+		f[q + 3] = 1500 & 0xff;
+		f[q + 8] = 64;
+		f[q + 9] = IPPROTO_TCP;
+		memcpy(f + q + 12, vip, 4);
+		memcpy(f + q + 16, client, 4);
+	} else {
+		f[12] = 0x86;
+		f[13] = 0xdd;
+		f[l3] = 0x60;
+		f[l3 + 5] = 8 + 48;		/* payload length */
+		f[l3 + 6] = IPPROTO_ICMPV6;
+		f[l3 + 7] = 64;
+		memcpy(f + l3 + 8, "\x20\x01\x0d\xb8", 4);
+		f[l3 + 23] = 1;
+		memcpy(f + l3 + 24, vip, 16);
+		f[l3 + 40] = 2;			/* packet too big */
+		f[l3 + 46] = 1400 >> 8;
+		f[l3 + 47] = 1400 & 0xff;
+		f[q] = 0x60;
+		f[q + 4] = 1440 >> 8;
+		f[q + 5] = 1440 & 0xff;
+		f[q + 6] = IPPROTO_TCP;
+		f[q + 7] = 64;
+		memcpy(f + q + 8, vip, 16);
+		memcpy(f + q + 24, client, 16);
+	}
+	q += ip_len;
+	f[q] = dport >> 8;			/* from the VIP's port */
+	f[q + 1] = dport;
+	f[q + 2] = sport >> 8;			/* to the client's */
+	f[q + 3] = sport;
+	return q + 8;
+}
+
 static void describe(char *out, size_t size, int action, const __u8 *f)
 {
 	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
@@ -98,6 +163,8 @@ static void describe(char *out, size_t size, int action, const __u8 *f)
 	snprintf(out, size, "TX %s %s", src, dst);
 }
 
+static int icmp_errors;		/* -e */
+
 static int run_flow(int prog_fd, int family, const __u8 *vip, __u16 port,
 		    struct flow *flow)
 {
@@ -108,8 +175,12 @@ static int run_flow(int prog_fd, int family, const __u8 *vip, __u16 port,
 	opts.data_out = out;
 	opts.data_size_out = sizeof(out);
 	opts.repeat = 1;
-	opts.data_size_in = build_syn(in, family, flow->client, vip,
-				      flow->sport, port);
+	if (icmp_errors)
+		opts.data_size_in = build_icmp_error(in, family, flow->client,
+						     vip, flow->sport, port);
+	else
+		opts.data_size_in = build_syn(in, family, flow->client, vip,
+					      flow->sport, port);
 	if (bpf_prog_test_run_opts(prog_fd, &opts))
 		return -errno;
 	describe(flow->outcome, sizeof(flow->outcome), opts.retval, out);
@@ -136,14 +207,17 @@ int main(int argc, char **argv)
 	__u8 vip[16];
 	__u16 port;
 
-	while ((c = getopt(argc, argv, "r:")) != -1) {
-		if (c != 'r')
+	while ((c = getopt(argc, argv, "er:")) != -1) {
+		if (c == 'e')
+			icmp_errors = 1;
+		else if (c == 'r')
+			rounds = atoi(optarg);
+		else
 			return 2;
-		rounds = atoi(optarg);
 	}
 	if (argc - optind != 5) {
 		fprintf(stderr,
-			"usage: flowpick [-r ROUNDS] IFNAME VIP PORT COUNT SEED\n");
+			"usage: flowpick [-e] [-r ROUNDS] IFNAME VIP PORT COUNT SEED\n");
 		return 2;
 	}
 	family = strchr(argv[optind + 1], ':') ? AF_INET6 : AF_INET;

@@ -51,6 +51,8 @@
 #define VIP6_ANY	"2001:db8::2"
 #define VIP6_RING	"2001:db8::10"
 #define VIP6_FLOW	"2001:db8::20"
+#define ROUTER4		"203.0.113.1"	/* sends ICMP errors */
+#define ROUTER6		"2001:db8:ffff::1"
 
 enum { R_NONE, R4A, R4B, R6A, R6B, R_EMPTY, NR_REALS };
 
@@ -114,7 +116,7 @@ static const __u8 director_mac[ETH_ALEN] = { 0x02, 0, 0, 0, 0xd1, 0x01 };
 
 static const char *const ev_names[EV_MAX] = {
 	"EV_FRAGMENT", "EV_TOO_BIG", "EV_NO_REAL", "EV_EXT_HDR",
-	"EV_ADJUST_HEAD",
+	"EV_ADJUST_HEAD", "EV_ICMP_QUOTE", "EV_ICMP_MTU_LOW",
 };
 
 static struct real reals_conf[NR_REALS];
@@ -578,10 +580,12 @@ static void read_traffic(int fd, __u32 entries, __u32 id,
 			t = &batch_values[i * ncpus + cpu];
 			all->packets += t->packets;
 			all->bytes += t->bytes;
+			all->icmp_errors += t->icmp_errors;
 			if (batch_keys[i] != id)
 				continue;
 			one->packets += t->packets;
 			one->bytes += t->bytes;
+			one->icmp_errors += t->icmp_errors;
 		}
 	}
 }
@@ -604,13 +608,16 @@ static void read_counters(struct counters *c, __u32 vip_id, __u32 real_id)
 
 static void check_traffic(const char *what, const struct traffic *before,
 			  const struct traffic *after, __u64 packets,
-			  __u64 bytes)
+			  __u64 bytes, __u64 icmp_errors)
 {
 	if (after->packets - before->packets != packets ||
-	    after->bytes - before->bytes != bytes)
-		fail("%s +%llu packets +%llu bytes, want +%llu +%llu", what,
-		     after->packets - before->packets,
-		     after->bytes - before->bytes, packets, bytes);
+	    after->bytes - before->bytes != bytes ||
+	    after->icmp_errors - before->icmp_errors != icmp_errors)
+		fail("%s +%llu packets +%llu bytes +%llu ICMP errors, want +%llu +%llu +%llu",
+		     what, after->packets - before->packets,
+		     after->bytes - before->bytes,
+		     after->icmp_errors - before->icmp_errors, packets, bytes,
+		     icmp_errors);
 }
 
 /* ---- running a case --------------------------------------------------- */
@@ -621,6 +628,7 @@ struct want {
 	int event;			/* the events[] slot to count 1, or -1 */
 	__u32 vip_id;			/* stats that count an XDP_TX */
 	__u32 real_id;
+	int icmp_error;			/* the XDP_TX is an ICMP error */
 };
 
 static const char *action_name(__u32 action)
@@ -670,6 +678,7 @@ static void run(const struct frame *in, const struct want *w)
 		.repeat = 1,	/* more would re-run on the output */
 	};
 	struct counters before, after;
+	__u64 icmp;
 	int err, ev;
 
 	read_counters(&before, w->vip_id, w->real_id);
@@ -693,23 +702,24 @@ static void run(const struct frame *in, const struct want *w)
 		if (after.ev[ev] - before.ev[ev] != (__u64)(ev == w->event))
 			fail("%s +%llu, want +%d", ev_names[ev],
 			     after.ev[ev] - before.ev[ev], ev == w->event);
+	icmp = tx && w->icmp_error;
 	check_traffic("vip_stats", &before.vips, &after.vips, tx,
-		      tx * in->len);
+		      tx * in->len, icmp);
 	check_traffic("real_stats", &before.reals, &after.reals, tx,
-		      tx * in->len);
+		      tx * in->len, icmp);
 	if (!tx)
 		return;
 	check_traffic("vip_stats[vip_id]", &before.vip, &after.vip, 1,
-		      in->len);
+		      in->len, icmp);
 	check_traffic("real_stats[real_id]", &before.real, &after.real, 1,
-		      in->len);
+		      in->len, icmp);
 }
 
 static void run_tx(const struct frame *in, __u32 vip_id, __u32 real_id,
 		   const __be32 *saddr)
 {
 	struct frame out;
-	struct want w = { XDP_TX, &out, -1, vip_id, real_id };
+	struct want w = { XDP_TX, &out, -1, vip_id, real_id, 0 };
 
 	encap(&out, in, real_id, saddr);
 	run(in, &w);
@@ -730,7 +740,7 @@ static void tx(const char *name, const struct frame *in, __u32 vip_id,
 
 static void pass(const char *name, const struct frame *in, int event)
 {
-	struct want w = { XDP_PASS, NULL, event, V_NONE, R_NONE };
+	struct want w = { XDP_PASS, NULL, event, V_NONE, R_NONE, 0 };
 
 	run(in, &w);
 	report(name);
@@ -801,7 +811,7 @@ static void icmp_too_big(struct frame *e, const struct frame *in, __u32 mtu)
 static void too_big(const char *name, const struct frame *in, __u32 mtu)
 {
 	struct frame out;
-	struct want w = { XDP_TX, &out, EV_TOO_BIG, V_NONE, R_NONE };
+	struct want w = { XDP_TX, &out, EV_TOO_BIG, V_NONE, R_NONE, 0 };
 
 	icmp_too_big(&out, in, mtu);
 	run(in, &w);
@@ -810,7 +820,7 @@ static void too_big(const char *name, const struct frame *in, __u32 mtu)
 
 static void drop(const char *name, const struct frame *in, int event)
 {
-	struct want w = { XDP_DROP, NULL, event, V_NONE, R_NONE };
+	struct want w = { XDP_DROP, NULL, event, V_NONE, R_NONE, 0 };
 
 	run(in, &w);
 	report(name);
@@ -879,7 +889,7 @@ static void test_selftest_shape(void)
 {
 	struct pkt p = flow(VIP4, IPPROTO_TCP, 80);
 	struct frame f, out;
-	struct want w = { XDP_TX, &out, -1, V4_HTTP, R4A };
+	struct want w = { XDP_TX, &out, -1, V4_HTTP, R4A, 0 };
 
 	start(&f, &p, NULL, 0);
 	l4(&f, &p);
@@ -1574,6 +1584,392 @@ static void test_flow_src(void)
 	flow_src_cases("IPv6", VIP6_FLOW, V6_FLOW, R6A);
 }
 
+/* ---- ICMP errors about a VIP's flows ---------------------------------- */
+
+/* The real's answer to the flow p: from the VIP's port to the client. */
+static struct pkt answer(const struct pkt *p)
+{
+	struct pkt a = *p;
+
+	a.src = p->dst;
+	a.dst = p->src;
+	a.sport = p->dport;
+	a.dport = p->sport;
+	return a;
+}
+
+/*
+ * An ICMP error from a router to dst, quoting the first quote_len bytes
+ * of the IP packet in quoted: type, code, then the 32-bit word after the
+ * checksum (the MTU of a too big), with a valid ICMP checksum.
+ */
+static void icmp_error(struct frame *f, const char *dst,
+		       const struct frame *quoted, unsigned int quote_len,
+		       __u8 type, __u8 code, __u32 word)
+{
+	struct pkt o = {
+		.src = is_ipv6(dst) ? ROUTER6 : ROUTER4,
+		.dst = dst,
+		.protocol = is_ipv6(dst) ? IPPROTO_ICMPV6 : IPPROTO_ICMP,
+		.tos = 0xc0,			/* CS6, as routers send */
+		.id = 0x4242,
+	};
+	unsigned int icmp;
+	__u32 sum;
+
+	start(f, &o, NULL, 0);
+	f->b[f->nh] = o.protocol;
+	icmp = f->len;
+	put8(f, type);
+	put8(f, code);
+	put16(f, 0);
+	put32(f, word);
+	put(f, quoted->b + quoted->l3, quote_len);
+	finish(f);
+	if (f->family == AF_INET) {
+		set16(f, icmp + 2, ~sum16(f->b + icmp, f->len - icmp));
+		return;
+	}
+	sum = sum16(f->b + f->l3 + 8, 32) + (f->len - icmp) +
+	      IPPROTO_ICMPV6 + sum16(f->b + icmp, f->len - icmp);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	set16(f, icmp + 2, ~sum);
+}
+
+/* An error about the answer to p, quoting all of it (routers quote more). */
+static void error_about(struct frame *f, const struct pkt *p, __u8 type,
+			__u8 code, __u32 word)
+{
+	struct pkt a = answer(p);
+	struct frame ans;
+
+	build(&ans, &a);
+	icmp_error(f, p->dst, &ans, ans.l3_len, type, code, word);
+}
+
+static void icmp_tx_from(const char *name, const struct frame *in,
+			 __u32 vip_id, __u32 real_id, const __be32 *saddr)
+{
+	struct frame out;
+	struct want w = { XDP_TX, &out, -1, vip_id, real_id, 1 };
+
+	encap(&out, in, real_id, saddr);
+	run(in, &w);
+	report(name);
+}
+
+static void icmp_tx(const char *name, const struct frame *in, __u32 vip_id,
+		    __u32 real_id)
+{
+	icmp_tx_from(name, in, vip_id, real_id, NULL);
+}
+
+#define ICMP_UNREACH	3
+#define ICMP_FRAG	4	/* its code "fragmentation needed" */
+#define ICMP_TIME	11
+#define ICMP6_UNREACH	1
+#define ICMP6_TOO_BIG	2
+#define ICMP6_TIME	3
+
+/* Each error a socket acts on, in the four encapsulations. */
+static void test_icmp_forward(void)
+{
+	static const struct {
+		const char *dst;
+		__u16 port;
+		__u32 vip_id, real_id;
+		const char *encap;
+	} flows[] = {
+		{ VIP4, 80, V4_HTTP, R4A, "4in4" },
+		{ VIP4, 443, V4_HTTPS, R6A, "4in6" },
+		{ VIP6, 80, V6_HTTP, R6A, "6in6" },
+		{ VIP6, 8080, V6_ALT, R4A, "6in4" },
+	};
+	char name[120];
+	struct frame f;
+	struct pkt p;
+	unsigned int i, code;
+
+	for (i = 0; i < ARRAY_SIZE(flows); i++) {
+		p = flow(flows[i].dst, IPPROTO_TCP, flows[i].port);
+		if (is_ipv6(p.dst)) {
+			error_about(&f, &p, ICMP6_TOO_BIG, 0, 1400);
+			snprintf(name, sizeof(name),
+				 "icmp: %s packet too big 1400 to the flow's real",
+				 flows[i].encap);
+			icmp_tx(name, &f, flows[i].vip_id, flows[i].real_id);
+			for (code = 0; code <= 7; code++) {
+				error_about(&f, &p, ICMP6_UNREACH, code, 0);
+				snprintf(name, sizeof(name),
+					 "icmp: %s unreachable code %u",
+					 flows[i].encap, code);
+				icmp_tx(name, &f, flows[i].vip_id,
+					flows[i].real_id);
+			}
+			error_about(&f, &p, ICMP6_TIME, 0, 0);
+		} else {
+			error_about(&f, &p, ICMP_UNREACH, ICMP_FRAG, 1400);
+			snprintf(name, sizeof(name),
+				 "icmp: %s frag needed 1400 to the flow's real",
+				 flows[i].encap);
+			icmp_tx(name, &f, flows[i].vip_id, flows[i].real_id);
+			for (code = 0; code <= 15; code++) {
+				if (code == ICMP_FRAG)
+					continue;
+				error_about(&f, &p, ICMP_UNREACH, code, 0);
+				snprintf(name, sizeof(name),
+					 "icmp: %s unreachable code %u",
+					 flows[i].encap, code);
+				icmp_tx(name, &f, flows[i].vip_id,
+					flows[i].real_id);
+			}
+			error_about(&f, &p, ICMP_TIME, 0, 0);
+		}
+		snprintf(name, sizeof(name), "icmp: %s time exceeded",
+			 flows[i].encap);
+		icmp_tx(name, &f, flows[i].vip_id, flows[i].real_id);
+	}
+
+	p = flow(VIP4, IPPROTO_UDP, 53);
+	error_about(&f, &p, ICMP_UNREACH, ICMP_FRAG, 1400);
+	icmp_tx("icmp: UDP flow: frag needed to its real", &f, V4_DNS, R4A);
+	p = flow(VIP6, IPPROTO_UDP, 53);
+	error_about(&f, &p, ICMP6_TOO_BIG, 0, 1280);
+	icmp_tx("icmp: IPv6 UDP flow: too big 1280 to its real", &f, V6_DNS,
+		R6B);
+}
+
+/* The ring and the outer source follow the flow, not the error. */
+static void test_icmp_hash(void)
+{
+	struct pkt p = flow(VIP4_RING, IPPROTO_TCP, 80);
+	__u32 real_id, hash;
+	__be32 saddr[4];
+	char name[120];
+	struct frame f;
+
+	for (real_id = R4A; real_id <= R6B; real_id++) {
+		while (ring_real(flow_hash(&p, 1)) != real_id)
+			p.sport++;
+		error_about(&f, &p, ICMP_UNREACH, ICMP_FRAG, 1400);
+		snprintf(name, sizeof(name),
+			 "icmp: ring: frag needed about sport %u -> real %u",
+			 p.sport, real_id);
+		icmp_tx(name, &f, V4_RING, real_id);
+	}
+	p = flow(VIP6_RING, IPPROTO_UDP, 53);
+	for (real_id = R4A; real_id <= R6B; real_id++) {
+		while (ring_real(flow_hash(&p, 1)) != real_id)
+			p.sport++;
+		error_about(&f, &p, ICMP6_TOO_BIG, 0, 1400);
+		snprintf(name, sizeof(name),
+			 "icmp: ring: IPv6 too big about sport %u -> real %u",
+			 p.sport, real_id);
+		icmp_tx(name, &f, V6_RING, real_id);
+	}
+
+	p = flow(VIP4_FLOW, IPPROTO_TCP, 80);
+	hash = flow_hash(&p, 1);
+	flow_saddr(saddr, R4A, hash);
+	error_about(&f, &p, ICMP_UNREACH, ICMP_FRAG, 1400);
+	icmp_tx_from("icmp: flow src: IPv4 outer source of the flow", &f,
+		     V4_FLOW, R4A, saddr);
+	p = flow(VIP6_FLOW, IPPROTO_TCP, 80);
+	flow_saddr(saddr, R6A, flow_hash(&p, 1));
+	error_about(&f, &p, ICMP6_TOO_BIG, 0, 1400);
+	icmp_tx_from("icmp: flow src: IPv6 outer source of the flow", &f,
+		     V6_FLOW, R6A, saddr);
+
+	/* an error about an echo reply of a -P icmp VIP: the echo's real */
+	p = flow(VIP4_RING, IPPROTO_ICMP, 0);
+	error_about(&f, &p, ICMP_UNREACH, 1, 0);
+	icmp_tx("icmp: about an echo reply: the echo request's real", &f,
+		V4_RING_ICMP, ring_real(flow_hash(&p, 0)));
+}
+
+/* The quote as the kernel reads it; what it cannot read goes on. */
+static void test_icmp_quote(void)
+{
+	static const __u8 nop4[4] = { 1, 1, 1, 0 };
+	struct pkt p = flow(VIP4, IPPROTO_TCP, 80), a = answer(&p);
+	struct frame ans, f;
+
+	build(&ans, &a);
+	icmp_error(&f, VIP4, &ans, 28, ICMP_UNREACH, ICMP_FRAG, 1400);
+	icmp_tx("icmp: quote of header and 8 bytes is enough", &f, V4_HTTP,
+		R4A);
+	icmp_error(&f, VIP4_ANY, &ans, 27, ICMP_UNREACH, ICMP_FRAG, 1400);
+	pass("icmp: quote of header and 7 bytes passes, EV_ICMP_QUOTE", &f,
+	     EV_ICMP_QUOTE);
+	start(&ans, &a, nop4, sizeof(nop4));
+	l4(&ans, &a);
+	payload(&ans, PAYLOAD);
+	finish(&ans);
+	icmp_error(&f, VIP4, &ans, 32, ICMP_UNREACH, ICMP_FRAG, 1400);
+	icmp_tx("icmp: quote with IPv4 options: ports after them", &f,
+		V4_HTTP, R4A);
+	icmp_error(&f, VIP4_ANY, &ans, 31, ICMP_UNREACH, ICMP_FRAG, 1400);
+	pass("icmp: quote with options, 7 bytes after them, EV_ICMP_QUOTE",
+	     &f, EV_ICMP_QUOTE);
+
+	a.frag = IP_MF;
+	build(&ans, &a);
+	icmp_error(&f, VIP4, &ans, ans.l3_len, ICMP_UNREACH, ICMP_FRAG, 1400);
+	icmp_tx("icmp: quoted first fragment: its ports", &f, V4_HTTP, R4A);
+	a.frag = 185;
+	build(&ans, &a);
+	icmp_error(&f, VIP4_ANY, &ans, ans.l3_len, ICMP_UNREACH, ICMP_FRAG,
+		   1400);
+	pass("icmp: quoted later fragment passes, EV_ICMP_QUOTE", &f,
+	     EV_ICMP_QUOTE);
+
+	/* an error about an error: never acted on (RFC 1122 3.2.2) */
+	error_about(&ans, &p, ICMP_UNREACH, 1, 0);
+	memcpy(ans.b + ans.l3 + 12, ans.b + ans.l3 + 16, 4);
+	icmp_error(&f, VIP4_ANY, &ans, ans.l3_len, ICMP_UNREACH, 1, 0);
+	pass("icmp: an error quoting an ICMP error passes, EV_ICMP_QUOTE",
+	     &f, EV_ICMP_QUOTE);
+
+	p = flow(VIP6, IPPROTO_TCP, 80);
+	a = answer(&p);
+	build(&ans, &a);
+	icmp_error(&f, VIP6, &ans, 48, ICMP6_TOO_BIG, 0, 1400);
+	icmp_tx("icmp: IPv6 quote of header and 8 bytes is enough", &f,
+		V6_HTTP, R6A);
+	/* to a VIP without -P icmp from here on: they pass */
+	p = flow(VIP6_ANY, IPPROTO_TCP, 80);
+	a = answer(&p);
+	build(&ans, &a);
+	icmp_error(&f, VIP6_ANY, &ans, 47, ICMP6_TOO_BIG, 0, 1400);
+	pass("icmp: IPv6 quote of header and 7 bytes passes, EV_ICMP_QUOTE",
+	     &f, EV_ICMP_QUOTE);
+	start(&ans, &a, NULL, 0);
+	ext6(&ans, IPPROTO_DSTOPTS, 8);
+	l4(&ans, &a);
+	payload(&ans, PAYLOAD);
+	finish(&ans);
+	icmp_error(&f, VIP6_ANY, &ans, ans.l3_len, ICMP6_TOO_BIG, 0, 1400);
+	pass("icmp: IPv6 quote with an extension header passes, EV_ICMP_QUOTE",
+	     &f, EV_ICMP_QUOTE);
+	error_about(&ans, &p, ICMP6_UNREACH, 0, 0);
+	memcpy(ans.b + ans.l3 + 8, ans.b + ans.l3 + 24, 16);
+	icmp_error(&f, VIP6_ANY, &ans, ans.l3_len, ICMP6_UNREACH, 0, 0);
+	pass("icmp: an ICMPv6 error quoting an ICMPv6 error passes, EV_ICMP_QUOTE",
+	     &f, EV_ICMP_QUOTE);
+
+	/* a router's ICMPv6 error has no extension header of its own */
+	build(&ans, &a);
+	start(&f, &(struct pkt){ .src = ROUTER6, .dst = VIP6_ANY }, NULL, 0);
+	ext6(&f, IPPROTO_DSTOPTS, 8);
+	f.b[f.nh] = IPPROTO_ICMPV6;
+	put8(&f, ICMP6_TOO_BIG);
+	put8(&f, 0);
+	put16(&f, 0);
+	put32(&f, 1400);
+	put(&f, ans.b + ans.l3, ans.l3_len);
+	finish(&f);
+	pass("icmp: ICMPv6 error behind an extension header goes on: passes",
+	     &f, -1);
+
+	/* an ICMP error quotes its own family */
+	icmp_error(&f, VIP4_ANY, &ans, 48, ICMP_UNREACH, ICMP_FRAG, 1400);
+	pass("icmp: ICMP quoting IPv6 passes, EV_ICMP_QUOTE", &f,
+	     EV_ICMP_QUOTE);
+}
+
+/* Not a VIP's flow: as any other ICMP to the address. */
+static void test_icmp_not_a_flow(void)
+{
+	struct pkt p = flow(VIP4_ANY, IPPROTO_TCP, 80), a;
+	struct frame ans, f;
+
+	p.dst = OTHER4;
+	error_about(&f, &p, ICMP_UNREACH, ICMP_FRAG, 1400);
+	pass("icmp: about a packet from an address without VIP passes", &f,
+	     -1);
+	p = flow(VIP4, IPPROTO_TCP, 81);
+	p.dst = VIP4;
+	error_about(&f, &p, ICMP_UNREACH, ICMP_FRAG, 1400);
+	tx("icmp: about no service, to a -P icmp VIP: its ICMP service", &f,
+	   V4_ICMP, R4A);
+	/* the same error, but the VIP has no -P icmp */
+	p = flow(VIP4_ANY, IPPROTO_TCP, 0);
+	error_about(&f, &p, ICMP_UNREACH, ICMP_FRAG, 1400);
+	pass("icmp: about port 0, outside 1-65535, passes", &f, -1);
+	p = flow(VIP6, IPPROTO_TCP, 81);
+	error_about(&f, &p, ICMP6_TOO_BIG, 0, 1400);
+	tx("icmp: IPv6 about no service, to a -P icmp VIP: its service", &f,
+	   V6_ICMP, R6A);
+	p = flow("2001:db8::99", IPPROTO_TCP, 80);
+	error_about(&f, &p, ICMP6_TOO_BIG, 0, 1400);
+	pass("icmp: IPv6 about an address without VIP passes", &f, -1);
+
+	/* quoted from a VIP, sent elsewhere */
+	p = flow(VIP4_ANY, IPPROTO_TCP, 80);
+	a = answer(&p);
+	build(&ans, &a);
+	icmp_error(&f, OTHER4, &ans, ans.l3_len, ICMP_UNREACH, ICMP_FRAG,
+		   1400);
+	pass("icmp: sent to another address than the quote's source passes",
+	     &f, -1);
+
+	p = flow(VIP4_ANY, IPPROTO_TCP, 80);
+	error_about(&f, &p, 5, 1, 0x01020304);
+	pass("icmp: a redirect is not forwarded: passes", &f, -1);
+	error_about(&f, &p, 12, 0, 0);
+	pass("icmp: a parameter problem is not forwarded: passes", &f, -1);
+
+	p = flow(VIP4_ANY, IPPROTO_ICMP, 0);
+	build(&f, &p);
+	pass("icmp: echo request to a VIP without -P icmp passes", &f, -1);
+	p = flow(VIP6_ANY, IPPROTO_ICMPV6, 0);
+	build(&f, &p);
+	pass("icmp: IPv6 echo request to a VIP without -P icmp passes", &f,
+	     -1);
+	p = flow(VIP4, IPPROTO_ICMP, 0);
+	build(&f, &p);
+	tx("icmp: echo request to a -P icmp VIP is tunnelled", &f, V4_ICMP,
+	   R4A);
+}
+
+/* Too big below the minimum MTU, no real, too big to tunnel */
+static void test_icmp_limits(void)
+{
+	struct pkt p = flow(VIP4, IPPROTO_TCP, 80);
+	struct frame f;
+
+	error_about(&f, &p, ICMP_UNREACH, ICMP_FRAG, 575);
+	drop("icmp: frag needed 575 drops, EV_ICMP_MTU_LOW", &f,
+	     EV_ICMP_MTU_LOW);
+	error_about(&f, &p, ICMP_UNREACH, ICMP_FRAG, 576);
+	icmp_tx("icmp: frag needed 576 is forwarded", &f, V4_HTTP, R4A);
+	p.dport = 443;
+	error_about(&f, &p, ICMP_UNREACH, ICMP_FRAG, 0);
+	drop("icmp: 4in6 frag needed 0 drops, EV_ICMP_MTU_LOW", &f,
+	     EV_ICMP_MTU_LOW);
+	p = flow(VIP6, IPPROTO_TCP, 80);
+	error_about(&f, &p, ICMP6_TOO_BIG, 0, 1279);
+	drop("icmp: too big 1279 drops, EV_ICMP_MTU_LOW", &f,
+	     EV_ICMP_MTU_LOW);
+	error_about(&f, &p, ICMP6_TOO_BIG, 0, 1280);
+	icmp_tx("icmp: too big 1280 is forwarded", &f, V6_HTTP, R6A);
+
+	p = flow(VIP4_BAD, IPPROTO_TCP, 2);
+	error_about(&f, &p, ICMP_UNREACH, ICMP_FRAG, 1400);
+	drop("icmp: about a flow of a VIP without real drops, EV_NO_REAL", &f,
+	     EV_NO_REAL);
+
+	p = flow(VIP6, IPPROTO_TCP, 80);
+	error_about(&f, &p, ICMP6_TOO_BIG, 0, 1400);
+	set_mtu(f.l3_len + 40);
+	icmp_tx("icmp: 6in6 exactly at the MTU is sent", &f, V6_HTTP, R6A);
+	set_mtu(f.l3_len + 39);
+	drop("icmp: 6in6 over the MTU drops (no error about an error), EV_TOO_BIG",
+	     &f, EV_TOO_BIG);
+	set_mtu(0);
+}
+
 /* ---- setup ------------------------------------------------------------ */
 
 static int map_fd(struct bpf_object *obj, const char *name)
@@ -1739,6 +2135,11 @@ int main(int argc, char **argv)
 	test_mtu();
 	test_ring();
 	test_flow_src();
+	test_icmp_forward();
+	test_icmp_hash();
+	test_icmp_quote();
+	test_icmp_not_a_flow();
+	test_icmp_limits();
 
 	summary();
 	bpf_object__close(obj);

@@ -103,6 +103,21 @@ flowpick_same() {
 	awk '{ print $5 }' "$ECMP_RUN/flowpick-$1-lb1" | sort | uniq -c | xargs
 }
 
+# icmp_same FAMILY: a router's ICMP error about each of the synthetic
+# flows of flowpick_same, run through lb2, goes to the real lb1 picks for
+# the flow itself (after flowpick_same)
+icmp_same() {
+	local vip
+	vip=$(ecmp_vip "$1")
+	nsenter --net=/run/netns/xipt-e-lb2 "$top/tests/flowpick" -e eth0 \
+		"$vip" "$ECMP_PORT" "$NSYNTH" 1 >"$ECMP_RUN/icmp-$1-lb2"
+	[ "$(awk '$3 == "TX"' "$ECMP_RUN/icmp-$1-lb2" | wc -l)" = "$NSYNTH" ] ||
+		{ echo "lb2: not every error tunnelled"; return 1; }
+	diff <(awk '{ print $1, $2, $5 }' "$ECMP_RUN/flowpick-$1-lb1") \
+		<(awk '{ print $1, $2, $5 }' "$ECMP_RUN/icmp-$1-lb2") | head -n 4
+	return "${PIPESTATUS[0]}"
+}
+
 # session LB: when the router's BGP session with LB came up, if it is up
 session() {
 	ecmp_birdc e-router show protocols "$1" | awk -v lb="$1" '$1 == lb && $6 == "Established" { print $5 }'
@@ -167,6 +182,8 @@ check "router: ECMP by an L4 hash (fib_multipath_hash_policy 1 for IPv4 and IPv6
 # ---- the same real for every flow, whichever director --------------------
 check "$NSYNTH synthetic IPv4 flows: lb1 and lb2 pick the same real for each" flowpick_same 4
 check "$NSYNTH synthetic IPv6 flows: lb1 and lb2 pick the same real for each" flowpick_same 6
+check "$NSYNTH ICMP errors about the IPv4 flows, through lb2: each to the real lb1 picks for the flow" icmp_same 4
+check "$NSYNTH ICMPv6 errors about the IPv6 flows, through lb2: each to the real lb1 picks for the flow" icmp_same 6
 phase both
 spread() { consistent both && [ "$(carried both "$1" lb1)" -gt 0 ] && [ "$(carried both "$1" lb2)" -gt 0 ]; }
 for f in 4 6; do

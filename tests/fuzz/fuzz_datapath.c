@@ -7,8 +7,9 @@
  * behaviour, without code from the kern half: a byte-offset parser, its
  * own flow hash (murmur3's fmix64), checksums and frame writer. The model
  * says what must come out of each frame: XDP_PASS untouched, XDP_DROP
- * (MTU without DF, no usable real), an ICMP/ICMPv6 "too big" to the
- * sender, or the exact tunnelled frame.
+ * (MTU without DF, no usable real, a too big below the minimum MTU), an
+ * ICMP/ICMPv6 "too big" to the sender, or the exact tunnelled frame,
+ * ICMP errors about a VIP's flows to the flow's real.
  *
  * Checked per frame, each property counted on its own:
  *   1 never XDP_ABORTED (nor any verdict but PASS, DROP, TX)
@@ -20,12 +21,14 @@
  *   6 every XDP_TX frame is the model's, byte for byte
  *   7 the real chosen (outer destination and MAC) is the model's
  * and at the end:
- *   8 the event counted is the model's (per frame), and the per-VIP
- *     and per-real counters equal its sums (at the end)
+ *   8 the events counted are the model's (per frame), and the per-VIP
+ *     and per-real counters (ICMP errors too) equal its sums (at the end)
  *   9 the frames reached every outcome the model distinguishes
  *
  * Frames: valid traffic to and around the VIPs (IPv4/IPv6, TCP, UDP,
- * ICMP, others; ports in, at the edges of and out of the ranges), IPv4
+ * ICMP, others; ports in, at the edges of and out of the ranges), ICMP
+ * errors quoting VIP flows and others (quotes short, with options or
+ * extension headers, fragments, errors about errors), IPv4
  * options and fragments, IPv6 extension header chains and fragments,
  * VLAN/QinQ tags, Ethernet padding, sizes around the MTU; then
  * mutations: truncation, bit flips, bad length fields, bad ihl, random
@@ -312,7 +315,8 @@ enum outcome {
 	O_NOT_IP, O_VLAN, O_BAD4, O_BAD6, O_NO_VIP, O_NO_RANGE, O_FRAGMENT,
 	O_EXT_HDR, O_NO_REAL, O_BIG_DROP, O_ICMP4, O_ICMP6, O_TX4IN4,
 	O_TX6IN6, O_TX4IN6, O_TX6IN4, O_TX_RING, O_TX_FLOW_SRC, O_TX_FRAG,
-	O_TX_EXT, O_TX_OPTIONS, O_TX_PADDED, O_TX_PORTLESS, NR_OUTCOMES
+	O_TX_EXT, O_TX_OPTIONS, O_TX_PADDED, O_TX_PORTLESS, O_ICMP_FORWARD,
+	O_ICMP_QUOTE, O_ICMP_MTU_LOW, O_ICMP_BIG, NR_OUTCOMES
 };
 
 static const char *const outcome_names[NR_OUTCOMES] = {
@@ -320,14 +324,17 @@ static const char *const outcome_names[NR_OUTCOMES] = {
 	"fragment", "ext_hdr", "no real", "too big dropped", "ICMP too big",
 	"ICMPv6 too big", "4in4", "6in6", "4in6", "6in4", "ring", "flow-src",
 	"tunnelled fragment", "tunnelled ext headers", "tunnelled options",
-	"tunnelled padded", "tunnelled port-less",
+	"tunnelled padded", "tunnelled port-less", "ICMP error forwarded",
+	"ICMP quote unreadable", "ICMP too big below the minimum",
+	"ICMP error too big to tunnel",
 };
 
 struct expect {
 	int action;
-	int event;		/* EV_* or -1 */
+	unsigned int events;	/* bit per EV_* counted */
 	int vip_id;		/* counted when tunnelled */
 	int real_id;
+	int icmp_error;		/* the tunnelled frame is a flow's error */
 	unsigned int outcomes;	/* bit per enum outcome */
 	__u8 out[OUT_MAX];
 	int out_len;
@@ -404,7 +411,7 @@ static int model_parse(const __u8 *f, int len, struct inner *in,
 			if (off + (nh == P_FRAGMENT ? 8 : 2) > len)
 				return pass(e, O_BAD6);
 			if (n == EXT_MAX) {
-				e->event = EV_EXT_HDR;
+				e->events |= 1U << EV_EXT_HDR;
 				return pass(e, O_EXT_HDR);
 			}
 			if (nh != P_FRAGMENT) {
@@ -465,7 +472,7 @@ static const struct vip_range *model_match(const struct inner *in,
 		    in->pmax <= val->range[i].port_max)
 			return &val->range[i];
 	if (in->fragment) {
-		e->event = EV_FRAGMENT;
+		e->events |= 1U << EV_FRAGMENT;
 		pass(e, O_FRAGMENT);
 	} else {
 		pass(e, O_NO_RANGE);
@@ -625,6 +632,136 @@ static void model_outer(const __u8 *f, int len, const struct inner *in,
 		e->outcomes |= 1U << O_TX_PORTLESS;
 }
 
+static __u32 get32(const __u8 *p)
+{
+	return (__u32)get16(p) << 16 | get16(p + 2);
+}
+
+static int is_icmp_of(int family, __u8 protocol)
+{
+	return protocol == (family == AF_INET ? P_ICMP : P_ICMPV6);
+}
+
+/* RFC 1122 3.2.2: the types no error is sent or acted on about */
+static int is_icmp_error_type(int family, __u8 type)
+{
+	if (family == AF_INET6)
+		return type < 128;
+	return type == 3 || type == 4 || type == 5 || type == 11 ||
+	       type == 12;
+}
+
+static int quote_unreadable(struct expect *e)
+{
+	e->events |= 1U << EV_ICMP_QUOTE;
+	e->outcomes |= 1U << O_ICMP_QUOTE;
+	return 0;
+}
+
+/*
+ * ICMP errors about a VIP's flow, as documented: destination unreachable
+ * and time exceeded (ICMPv6: and packet too big, right after the fixed
+ * header), not a fragment, its
+ * quote an IP header of its own family (IPv6: no extension header, IPv4:
+ * not a later fragment) and 8 bytes inside the datagram, not about an
+ * ICMP error, from the address the error is sent to. The quote turned
+ * around is matched and hashed as a packet of the flow. Returns 1 when
+ * the model decided, 0 when the frame goes on as any other.
+ */
+static int model_icmp(const __u8 *f, int len, const struct inner *in,
+		      int l4, struct expect *e)
+{
+	int end = 14 + in->l3_len, q = l4 + 8, qh, olen, alen, mtu_low = 0;
+	unsigned int outcomes = e->outcomes;
+	const struct vip_range *r;
+	const struct real *real;
+	struct inner fl = {};
+	__u32 hash = 0, id;
+	__u8 type, code;
+
+	if (in->fragment || q > end)
+		return 0;
+	type = f[l4];
+	code = f[l4 + 1];
+	if (in->family == AF_INET) {
+		if (type != 3 && type != 11)
+			return 0;
+		if (type == 3 && code == 4)
+			mtu_low = get16(f + l4 + 6) < 576;
+		if (q + 20 > end || f[q] >> 4 != 4 || (f[q] & 15) < 5 ||
+		    (get16(f + q + 6) & 0x1fff))
+			return quote_unreadable(e);
+		qh = (f[q] & 15) * 4;
+		fl.protocol = f[q + 9];
+		fl.daddr = f + q + 12;
+		fl.saddr = f + q + 16;
+		alen = 4;
+	} else {
+		/* a router's error has no extension header of its own */
+		if (f[20] != P_ICMPV6 || type < 1 || type > 3)
+			return 0;
+		if (type == 2)
+			mtu_low = get32(f + l4 + 4) < 1280;
+		qh = 40;
+		if (q + 48 > end || f[q] >> 4 != 6 || is_ext(f[q + 6]))
+			return quote_unreadable(e);
+		fl.protocol = f[q + 6];
+		fl.daddr = f + q + 8;
+		fl.saddr = f + q + 24;
+		alen = 16;
+	}
+	if (q + qh + 8 > end)
+		return quote_unreadable(e);
+	fl.family = in->family;
+	if (is_icmp_of(fl.family, fl.protocol)) {
+		if (is_icmp_error_type(fl.family, f[q + qh]))
+			return quote_unreadable(e);
+	} else if (fl.protocol == P_TCP || fl.protocol == P_UDP) {
+		fl.sport = get16(f + q + qh + 2);
+		fl.dport = get16(f + q + qh);
+		fl.pmin = fl.dport;
+		fl.pmax = fl.dport;
+	}
+	if (memcmp(fl.daddr, in->daddr, alen))
+		return 0;
+	r = model_match(&fl, e);
+	if (!r) {
+		e->outcomes = outcomes;		/* the quote's, not the frame's */
+		return 0;
+	}
+	e->action = XDP_DROP;
+	if (mtu_low) {
+		e->events |= 1U << EV_ICMP_MTU_LOW;
+		e->outcomes |= 1U << O_ICMP_MTU_LOW;
+		return 1;
+	}
+	if (r->flags & (VIP_F_RING | VIP_F_FLOW_SRC))
+		hash = model_hash(&fl);
+	id = r->real_id;
+	if (r->flags & VIP_F_RING)
+		id = r->vip_id < MAX_VIPS && rings[r->vip_id] ?
+		     rings[r->vip_id][(__u64)hash * MAGLEV_RING_SIZE >> 32] :
+		     BAD_REAL;
+	real = id < MAX_REALS && reals[id].family ? &reals[id] : NULL;
+	if (!real) {
+		e->events |= 1U << EV_NO_REAL;
+		e->outcomes |= 1U << O_NO_REAL;
+		return 1;
+	}
+	olen = real->family == AF_INET ? 20 : 40;
+	if (cfg.mtu && in->l3_len + olen > cfg.mtu) {
+		e->events |= 1U << EV_TOO_BIG;
+		e->outcomes |= 1U << O_ICMP_BIG;
+		return 1;
+	}
+	e->vip_id = r->vip_id;
+	e->real_id = id;
+	e->icmp_error = 1;
+	e->outcomes |= 1U << O_ICMP_FORWARD;
+	model_outer(f, len, in, r, real, hash, e);
+	return 1;
+}
+
 static void model(const __u8 *f, int len, struct expect *e)
 {
 	const struct vip_range *r;
@@ -633,12 +770,16 @@ static void model(const __u8 *f, int len, struct expect *e)
 	__u32 hash = 0, id;
 	int l4, olen;
 
-	e->event = -1;
+	e->events = 0;
+	e->icmp_error = 0;
 	e->outcomes = 0;
 	e->vip_id = -1;
 	e->real_id = -1;
 	e->out_len = 0;
 	if (!model_parse(f, len, &in, e, &l4))
+		return;
+	if (is_icmp_of(in.family, in.protocol) &&
+	    model_icmp(f, len, &in, l4, e))
 		return;
 	r = model_match(&in, e);
 	if (!r)
@@ -653,13 +794,13 @@ static void model(const __u8 *f, int len, struct expect *e)
 	real = id < MAX_REALS && reals[id].family ? &reals[id] : NULL;
 	if (!real) {
 		e->action = XDP_DROP;
-		e->event = EV_NO_REAL;
+		e->events |= 1U << EV_NO_REAL;
 		e->outcomes |= 1U << O_NO_REAL;
 		return;
 	}
 	olen = real->family == AF_INET ? 20 : 40;
 	if (cfg.mtu && in.l3_len + olen > cfg.mtu) {
-		e->event = EV_TOO_BIG;
+		e->events |= 1U << EV_TOO_BIG;
 		if (in.family == AF_INET6 ||
 		    (in.df && in.l3_len >= in.hlen + 8)) {
 			model_too_big(f, &in, olen, e);
@@ -687,48 +828,84 @@ static int is_vip_addr(int family, const __u8 *a)
 	return 0;
 }
 
-/*
- * Property 3: a tunnelled frame was sent to a VIP address; where its
- * protocol and port can be read without walking headers (IPv4 that is
- * not a fragment, IPv6 without extension headers) they are a configured
- * (VIP, protocol) with a range holding the port.
- */
-static const char *check_configured(const __u8 *f, int len)
+/* A configured (VIP, protocol) with a range holding port */
+static int configured(int family, const __u8 *addr, __u8 proto, __u16 port)
 {
-	int v6 = get16(f + 12) == ETH_P_IPV6, i, l4, n;
-	__u8 proto;
-	__u16 port = 0;
+	int i, n;
 
-	if (!is_vip_addr(v6 ? AF_INET6 : AF_INET, f + (v6 ? 38 : 30)))
-		return "tunnelled a frame not sent to a VIP address";
-	if (v6) {
-		proto = f[20];
-		l4 = 54;
-		if (is_ext(proto))
-			return NULL;
-	} else {
-		if (get16(f + 20) & 0x3fff)
-			return NULL;
-		proto = f[23];
-		l4 = 14 + (f[14] & 15) * 4;
-	}
-	if ((proto == P_TCP || proto == P_UDP) && l4 + 4 <= len)
-		port = get16(f + l4 + 2);
 	for (i = 0; i < nr_vips; i++) {
 		const struct vip_conf *v = &vips[i];
 
-		if (v->key.family != (v6 ? AF_INET6 : AF_INET) ||
-		    v->key.protocol != proto ||
-		    memcmp(v->key.addr, f + (v6 ? 38 : 30), v6 ? 16 : 4))
+		if (v->key.family != family || v->key.protocol != proto ||
+		    memcmp(v->key.addr, addr, family == AF_INET ? 4 : 16))
 			continue;
 		n = v->val.nr_ranges < 8 ? v->val.nr_ranges : 8;
 		while (n--)
 			if (v->val.range[n].port_min <= port &&
 			    port <= v->val.range[n].port_max)
-				return NULL;
-		return "tunnelled a port outside the VIP's ranges";
+				return 1;
+		return 0;
 	}
-	return "tunnelled a protocol the VIP does not have";
+	return 0;
+}
+
+/*
+ * Protocol and port at l3 (no headers walked); 0 when unknown. frag: the
+ * IPv4 fragment bits that hide the ports (a quote holds a first fragment's).
+ */
+static int l4_of(const __u8 *l3, int v6, int len, __u16 frag, __u8 *proto,
+		 __u16 *port, int *l4)
+{
+	*port = 0;
+	if (v6) {
+		*proto = l3[6];
+		*l4 = 40;
+		if (is_ext(*proto))
+			return 0;
+	} else {
+		if (get16(l3 + 6) & frag)
+			return 0;
+		*proto = l3[9];
+		*l4 = (l3[0] & 15) * 4;
+	}
+	if ((*proto == P_TCP || *proto == P_UDP) && *l4 + 4 <= len)
+		*port = get16(l3 + *l4 + 2);
+	return 1;
+}
+
+/*
+ * Property 3: a tunnelled frame was sent to a VIP address; where its
+ * protocol and port can be read without walking headers (IPv4 that is
+ * not a fragment, IPv6 without extension headers) they are a configured
+ * (VIP, protocol) with a range holding the port, or for an ICMP error,
+ * its quote's source, protocol and source port are.
+ */
+static const char *check_configured(const __u8 *f, int len)
+{
+	int v6 = get16(f + 12) == ETH_P_IPV6, family, l4, qlen;
+	const __u8 *q;
+	__u16 port;
+	__u8 proto;
+
+	family = v6 ? AF_INET6 : AF_INET;
+	if (!is_vip_addr(family, f + (v6 ? 38 : 30)))
+		return "tunnelled a frame not sent to a VIP address";
+	if (!l4_of(f + 14, v6, len - 14, 0x3fff, &proto, &port, &l4))
+		return NULL;
+	if (configured(family, f + (v6 ? 38 : 30), proto, port))
+		return NULL;
+	q = f + 14 + l4 + 8;
+	qlen = len - 14 - l4 - 8;
+	if (is_icmp_of(family, proto) && qlen >= (v6 ? 48 : 28) &&
+	    is_icmp_error_type(family, f[14 + l4]) &&
+	    l4_of(q, v6, qlen, 0x1fff, &proto, &port, &l4)) {
+		if (proto == P_TCP || proto == P_UDP)
+			port = get16(q + l4);	/* the quote's source */
+		if (configured(family, q + (v6 ? 8 : 12), proto, port))
+			return NULL;
+		return "tunnelled an ICMP error about no VIP flow";
+	}
+	return "tunnelled a protocol or port the VIP does not have";
 }
 
 /* The inner datagram's own idea of its length */
@@ -819,6 +996,15 @@ struct spec {
 	__u8 ext[10];
 	__u16 ext_frag[10];
 	__u8 ext_len[10];
+	struct quote *quote;	/* an ICMP error's, or NULL: an echo */
+};
+
+/* An ICMP error's type and word, and the packet it quotes */
+struct quote {
+	__u8 type, code, proto, inner_type;
+	__u32 word;		/* after the checksum: the MTU of a too big */
+	int opts, ext, len;	/* len: bytes quoted, or 0: all */
+	__u16 sport, dport, frag_off;
 };
 
 static const char *const near_addrs[] = {
@@ -853,6 +1039,45 @@ static __u16 pick_port(const struct vip_conf *v)
 	}
 }
 
+/*
+ * An ICMP error to s->dst about a packet from it: mostly of a VIP's flow
+ * (a protocol and port of the address), with the quote's edges tried.
+ */
+static void random_quote(struct spec *s, struct quote *q)
+{
+	static const __u8 types4[] = { 3, 3, 3, 11, 5, 12, 0 };
+	static const __u8 types6[] = { 1, 2, 2, 3, 4, 129 };
+	static const __u32 mtus[] = { 0, 575, 576, 1279, 1280, 1400, 1500 };
+	static const __u8 protos[] = { P_TCP, P_UDP, P_ICMP, P_ICMPV6, P_GRE,
+		P_NONE, P_HOPOPTS };
+	const struct vip_conf *v = NULL;
+	int i, n, family = s->v6 ? AF_INET6 : AF_INET;
+
+	memset(q, 0, sizeof(*q));
+	q->type = s->v6 ? types6[rnd() % ARRAY_SIZE(types6)] :
+			  types4[rnd() % ARRAY_SIZE(types4)];
+	q->code = s->v6 ? rnd() % 8 : chance(50) ? 4 : rnd() % 16;
+	q->word = chance(80) ? mtus[rnd() % ARRAY_SIZE(mtus)] : rnd();
+	for (i = 0, n = 0; i < nr_vips; i++)
+		if (vips[i].key.family == family &&
+		    !memcmp(vips[i].key.addr, s->dst, s->v6 ? 16 : 4) &&
+		    rnd() % ++n == 0)
+			v = &vips[i];
+	q->proto = v && chance(85) ? v->key.protocol :
+				     protos[rnd() % ARRAY_SIZE(protos)];
+	q->sport = pick_port(v);
+	q->dport = rnd();
+	q->inner_type = chance(50) ? (s->v6 ? 129 : 0) : rnd();
+	if (chance(10))
+		q->opts = 4 * (1 + rnd() % 10);
+	if (chance(10))
+		q->ext = 1;
+	if (chance(10))
+		q->frag_off = chance(50) ? 0x2000 : 1 + rnd() % 0x1fff;
+	if (chance(20))
+		q->len = 1 + rnd() % 70;
+}
+
 static void random_spec(struct spec *s)
 {
 	static const __u8 protos[] = { P_TCP, P_UDP, P_ICMP, P_ICMPV6, P_GRE,
@@ -863,6 +1088,7 @@ static void random_spec(struct spec *s)
 	static const __u8 exts[] = { P_HOPOPTS, P_ROUTING, P_DSTOPTS,
 		P_FRAGMENT };
 	static __be32 near[ARRAY_SIZE(near_addrs)][4];
+	static struct quote quote;
 	static int near_ready;
 	const struct vip_conf *v = NULL;
 	int i, family;
@@ -911,12 +1137,76 @@ static void random_spec(struct spec *s)
 	s->payload = chance(70) ? rnd() % 40 : rnd() % 300;
 	if (chance(6))
 		s->payload = 1100 + rnd() % 500;	/* around the MTUs */
-	if (chance(3) && cfg.mtu && cfg.mtu < FRAME_MAX - 200)
+	if (chance(6) && cfg.mtu && cfg.mtu < FRAME_MAX - 200)
 		s->l3_target = cfg.mtu - (rnd() % 2 ? 20 : 40) + rnd() % 3 - 1;
 	if (chance(10))
 		s->pad = 1 + rnd() % 30;
 	if (chance(4))
 		s->vlan = 1 + rnd() % 2;
+	if (s->proto == (s->v6 ? P_ICMPV6 : P_ICMP) && chance(85)) {
+		random_quote(s, &quote);
+		s->quote = &quote;
+		/* routers quote up to 576 (IPv4) or 1280 bytes (IPv6) */
+		if (chance(50))
+			s->payload = 0;
+		else if (chance(60))
+			s->payload = 400 + rnd() % (s->v6 ? 900 : 200);
+		/* and at the MTU's edge once tunnelled */
+		if (chance(50) && cfg.mtu && cfg.mtu < FRAME_MAX - 200)
+			s->l3_target = cfg.mtu - (rnd() % 2 ? 20 : 40) +
+				       rnd() % 3 - 1;
+	}
+}
+
+/* The packet q quotes from s->dst, at p; returns the bytes written. */
+static int build_quoted(__u8 *p, const struct spec *s, const struct quote *q)
+{
+	int hlen = 0, l4, i;
+
+	if (!s->v6) {
+		hlen = 20 + q->opts;
+		p[0] = 0x40 | hlen / 4;
+		p[1] = 0;
+		put16(p + 4, rnd());
+		put16(p + 6, 0x4000 | q->frag_off);
+		p[8] = 64;
+		p[9] = q->proto;
+		memcpy(p + 12, s->dst, 4);
+		put32(p + 16, 0xc6336400 | (rnd() & 0xff));
+		for (i = 20; i < hlen; i++)
+			p[i] = 1;			/* NOPs */
+		l4 = hlen;
+	} else {
+		put32(p, 6U << 28);
+		p[6] = q->ext ? P_DSTOPTS : q->proto;
+		p[7] = 64;
+		memcpy(p + 8, s->dst, 16);
+		put32(p + 24, 0x20010db8);
+		put32(p + 28, 0xc);
+		put32(p + 32, 0);
+		put32(p + 36, rnd() & 0xffff);
+		l4 = 40;
+		if (q->ext) {
+			memset(p + l4, 0, 8);
+			p[l4] = q->proto;
+			p[l4 + 2] = 1;				/* PadN */
+			p[l4 + 3] = 4;
+			l4 += 8;
+		}
+	}
+	put16(p + l4, q->sport);
+	put16(p + l4 + 2, q->dport);
+	for (i = 4; i < 20; i++)
+		p[l4 + i] = rnd();
+	if (q->proto == P_ICMP || q->proto == P_ICMPV6)
+		p[l4] = q->inner_type;
+	if (!s->v6) {
+		put16(p + 2, l4 + 20);
+		put16(p + 10, ~fold(sum_bytes(p, hlen, 0)));
+	} else {
+		put16(p + 4, l4 + 20 - 40);
+	}
+	return q->len && q->len < l4 + 20 ? q->len : l4 + 20;
 }
 
 /* Write the frame of s into f; returns its length. */
@@ -994,6 +1284,12 @@ static int build(__u8 *f, const struct spec *s)
 			put16(f + l4 + 6, rnd());
 			end = l4 + 8;
 		}
+	} else if (s->quote) {
+		f[l4] = s->quote->type;
+		f[l4 + 1] = s->quote->code;
+		put16(f + l4 + 2, rnd());
+		put32(f + l4 + 4, s->quote->word);
+		end = l4 + 8 + build_quoted(f + l4 + 8, s, s->quote);
 	} else if (s->proto == P_ICMP || s->proto == P_ICMPV6) {
 		f[l4] = s->proto == P_ICMP ? 8 : 128;	/* echo request */
 		f[l4 + 1] = 0;
@@ -1108,7 +1404,7 @@ static char first_why[NR_CHECKS][160];
 static int verbose;
 static unsigned long frames, sweep_frames, by_action[XDP_REDIRECT + 2];
 static unsigned long outcome_count[NR_OUTCOMES];
-static __u64 want_vip[MAX_VIPS][2], want_real[MAX_REALS][2];
+static __u64 want_vip[MAX_VIPS][3], want_real[MAX_REALS][3];
 static int prog_fd, nr_cpus;
 static int fd_config, fd_vip_stats, fd_real_stats, fd_events;
 
@@ -1199,17 +1495,19 @@ static void run_frame(const __u8 *in, int len)
 	if (e.vip_id >= 0) {
 		want_vip[e.vip_id][0]++;
 		want_vip[e.vip_id][1] += len;
+		want_vip[e.vip_id][2] += e.icmp_error;
 		want_real[e.real_id][0]++;
 		want_real[e.real_id][1] += len;
+		want_real[e.real_id][2] += e.icmp_error;
 	}
 
 	read_events(ev_now);
 	for (i = 0; i < EV_MAX; i++) {
-		if (ev_now[i] - ev_last[i] != (__u64)(i == e.event))
+		if (ev_now[i] - ev_last[i] != (e.events >> i & 1))
 			report(C_COUNTERS, in, len, NULL, 0,
-			       "event %d counted %llu times, the model %d", i,
+			       "event %d counted %llu times, the model %u", i,
 			       (unsigned long long)(ev_now[i] - ev_last[i]),
-			       i == e.event);
+			       e.events >> i & 1);
 		ev_last[i] = ev_now[i];
 	}
 	if (t.retval != XDP_PASS && t.retval != XDP_DROP &&
@@ -1331,11 +1629,14 @@ static void load_maps(struct bpf_object *obj)
 }
 
 /* Per-CPU struct traffic counters of map fd against the model's sums */
-static void check_traffic(const char *map, int fd, __u64 (*want)[2],
+static void check_traffic(const char *map, int fd, __u64 (*want)[3],
 			  __u32 n)
 {
+	static const char *const fields[] = {
+		"packets", "bytes", "icmp_errors",
+	};
 	static const __u8 none[1];
-	static __u64 buf[4096];
+	static __u64 buf[4096 * 3];
 	__u64 got;
 	__u32 id, f;
 	int cpu;
@@ -1343,13 +1644,13 @@ static void check_traffic(const char *map, int fd, __u64 (*want)[2],
 	for (id = 0; id < n; id++) {
 		if (bpf_map_lookup_elem(fd, &id, buf))
 			die(map);
-		for (f = 0; f < 2; f++) {
+		for (f = 0; f < 3; f++) {
 			for (got = 0, cpu = 0; cpu < nr_cpus; cpu++)
-				got += buf[cpu * 2 + f];
+				got += buf[cpu * 3 + f];
 			if (got != want[id][f])
 				report(C_COUNTERS, none, 0, NULL, 0,
 				       "%s[%u].%s %llu, the model's %llu", map,
-				       id, f ? "bytes" : "packets",
+				       id, fields[f],
 				       (unsigned long long)got,
 				       (unsigned long long)want[id][f]);
 		}
