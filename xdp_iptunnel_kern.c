@@ -1027,7 +1027,7 @@ static __always_inline int forward_icmp_error(struct xdp_md *ctx,
 	}
 	if (vip->flags & (VIP_F_RING | VIP_F_FLOW_SRC))
 		hash = flow_hash(&flow);
-	real = pick_real(&flow, vip, hash, &real_id);
+	real = pick_real(vip, hash, &real_id);
 	if (!real) {
 		count_event(EV_NO_REAL);
 		return XDP_DROP;
