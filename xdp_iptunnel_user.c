@@ -445,6 +445,7 @@ static const char *const event_names[EV_MAX] = {
 	[EV_NO_REAL] = "no_real",
 	[EV_EXT_HDR] = "ext_hdr",
 	[EV_ADJUST_HEAD] = "adjust_head",
+	[EV_HINT] = "hinted",
 };
 
 struct stats {
