@@ -54,14 +54,15 @@ clean:
 	$(MAKE) -C tests clean
 	$(MAKE) -C tests/fuzz clean
 else
-all: xdp_iptunnel xdp_iptunnel_kern.o
+all: xdp_iptunnel xdp_iptunnel_kern.o xdp_iptunnel_real_kern.o
 
 # linux/icmp.h brings in glibc's sys/socket.h, which a bpf target reads
 # as a 32-bit one: on x86_64 that takes libc6-dev-i386's gnu/stubs-32.h.
 NO_STUBS32 := $(and $(filter x86_64-linux-gnu,$(MULTIARCH)), \
 	$(if $(wildcard /usr/include/$(MULTIARCH)/gnu/stubs-32.h),,y))
 
-xdp_iptunnel_kern.o: xdp_iptunnel_kern.c xdp_iptunnel_common.h
+# the director's program, and the real server's (xdp_iptunnel --real)
+xdp_iptunnel_kern.o xdp_iptunnel_real_kern.o: %.o: %.c xdp_iptunnel_common.h
 	$(if $(NO_STUBS32),@echo "$@: gnu/stubs-32.h is missing:" \
 		"install libc6-dev-i386 (tests/deps.sh build)" >&2; exit 1)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -70,7 +71,8 @@ xdp_iptunnel: $(USER_SRCS) xdp_iptunnel_user.h xdp_iptunnel_common.h
 	$(CC) $(USER_CFLAGS) $(CFLAGS) $(USER_SRCS) -o $@ $(LDFLAGS) $(USER_LDLIBS)
 
 clean:
-	rm -f xdp_iptunnel xdp_iptunnel_kern.o tests/flowpick
+	rm -f xdp_iptunnel xdp_iptunnel_kern.o xdp_iptunnel_real_kern.o \
+		tests/flowpick
 	$(MAKE) -C tests clean
 	$(MAKE) -C tests/fuzz clean
 endif
@@ -86,10 +88,11 @@ deps:
 
 check: deps
 	$(MAKE) all tests/flowpick lab/xdp_decap_kern.o
-	$(MAKE) -C tests test_kern
+	$(MAKE) -C tests test_kern test_real
 	$(MAKE) -C tests/fuzz all
 	tests/run.sh \
 		"unit=tests/test_kern ./xdp_iptunnel_kern.o" \
+		"unit-real=tests/test_real ./xdp_iptunnel_real_kern.o" \
 		"cli=tests/test_cli.sh" \
 		"faults=tests/test_faults.sh" \
 		"fuzz=tests/fuzz/fuzz_datapath -n 20000 -s 1 ./xdp_iptunnel_kern.o" \

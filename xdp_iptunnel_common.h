@@ -179,4 +179,33 @@ enum xdp_iptunnel_event {
 	EV_MAX,
 };
 
+/* ---- the real server's program (xdp_iptunnel --real) ------------------ */
+
+#define REAL_ADDRS_MAX	64	/* the host's tunnel addresses */
+#define REAL_PEERS_MAX	1024	/* previous reals it forwards to */
+
+/* A local address or a peer's; IPv4 in addr[0], the rest zero. */
+struct tunnel_addr {
+	__be32 addr[4];
+	__u32 family;		/* AF_INET or AF_INET6 */
+};
+
+struct peer {
+	__u8 mac[6];
+	__u8 resolved;		/* 0: added by the program, MAC unknown */
+	__u8 pad;
+};
+
+/* What the real's program did with a packet tunnelled to it. */
+enum real_event {
+	RS_PLAIN,		/* no hint: decapsulated */
+	RS_SYN,			/* hinted SYN: a new connection, kept */
+	RS_KNOWN,		/* hinted, the stack knows the connection */
+	RS_COOKIE,		/* hinted ACK completing a SYN cookie */
+	RS_LAST_RESORT,		/* hint used already or unusable: kept */
+	RS_FORWARDED,		/* unknown here: sent to the previous real */
+	RS_NO_PEER,		/* previous real's MAC not known yet: dropped */
+	RS_MAX,
+};
+
 #endif /* _XDP_IPTUNNEL_COMMON_H */
