@@ -103,6 +103,18 @@ struct {
 	__array(values, struct maglev_ring);
 } prev_rings SEC(".maps");
 
+/*
+ * When each VIP's grace period ends, in CLOCK_MONOTONIC nanoseconds. The
+ * running director clears what has ended; the program checks it too, so
+ * hints stop on time with no loader running (--keep).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_VIPS);
+	__type(key, __u32);
+	__type(value, __u64);
+} grace_ends SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -506,9 +518,13 @@ static __always_inline struct real *previous_real(const struct packet *pkt,
 {
 	__u32 slot = ring_slot(hash), *owner, prev_id;
 	struct real *prev;
+	__u64 *end;
 	void *ring;
 
 	if (pkt->dst.protocol != IPPROTO_TCP || pkt->fragment)
+		return NULL;
+	end = bpf_map_lookup_elem(&grace_ends, &vip->vip_id);
+	if (!end || *end < bpf_ktime_get_ns())
 		return NULL;
 	ring = bpf_map_lookup_elem(&prev_rings, &vip->vip_id);
 	if (!ring)

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
 #include <linux/bpf.h>
@@ -130,6 +131,7 @@ static struct real reals_conf[NR_REALS];
 static struct config cfg;
 static int prog_fd, tables_fd, reals_fd, rings_fd, config_fd, ring_fd;
 static int prev_rings_fd, prev_fd;	/* prev_rings, and the grace VIPs' */
+static int grace_ends_fd;
 static int vip_table_fd;
 static struct vip_slot *vip_table;	/* the program's, mapped writable */
 static int vip_stats_fd, real_stats_fd, events_fd;
@@ -1654,6 +1656,24 @@ static void tx_hint(const char *name, const struct frame *in, __u32 vip_id,
 	report(name);
 }
 
+/* When the grace VIPs' grace period ends, in CLOCK_MONOTONIC ns */
+static void set_grace_end(__u64 end)
+{
+	__u32 id;
+
+	for (id = V4_GRACE; id <= V6_GRACE; id++)
+		if (bpf_map_update_elem(grace_ends_fd, &id, &end, BPF_ANY))
+			die("bpf_map_update_elem(grace_ends)");
+}
+
+static __u64 monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
 static void test_grace(void)
 {
 	struct pkt p = flow_to(flow(VIP4_GRACE, IPPROTO_TCP, 80), R4A);
@@ -1673,6 +1693,14 @@ static void test_grace(void)
 	drop("grace: hinted 4in4 one byte over drops, EV_TOO_BIG", &f,
 	     EV_TOO_BIG);
 	set_mtu(0);
+	set_grace_end(monotonic_ns() - 1);
+	tx("grace: a grace period just ended: no hint", &f, V4_GRACE, R4A);
+	set_grace_end(0);
+	tx("grace: no grace period ever started: no hint", &f, V4_GRACE,
+	   R4A);
+	set_grace_end(monotonic_ns() + 600000000000ULL);
+	tx_hint("grace: a grace period of ten more minutes: hinted", &f,
+		V4_GRACE, R4A, R4B);
 	set_prev(slot, R6A);
 	tx("grace: a previous real of the other family: no hint", &f,
 	   V4_GRACE, R4A);
@@ -1828,6 +1856,7 @@ static void fill_maps(void)
 		if (bpf_map_update_elem(rings_fd, &id, &ring_fd, BPF_ANY) ||
 		    bpf_map_update_elem(prev_rings_fd, &id, &prev_fd, BPF_ANY))
 			die("bpf_map_update_elem(vip_rings, prev_rings)");
+	set_grace_end(~0ULL);
 }
 
 static int print_warnings(enum libbpf_print_level level, const char *fmt,
@@ -1856,6 +1885,7 @@ static struct bpf_object *setup(const char *path)
 	reals_fd = map_fd(obj, "reals");
 	rings_fd = map_fd(obj, "vip_rings");
 	prev_rings_fd = map_fd(obj, "prev_rings");
+	grace_ends_fd = map_fd(obj, "grace_ends");
 	config_fd = map_fd(obj, "config_map");
 	vip_stats_fd = map_fd(obj, "vip_stats");
 	real_stats_fd = map_fd(obj, "real_stats");

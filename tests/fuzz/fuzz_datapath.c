@@ -1382,6 +1382,8 @@ static void load_maps(struct bpf_object *obj)
 	int fd_reals = bpf_object__find_map_fd_by_name(obj, "reals");
 	int fd_rings = bpf_object__find_map_fd_by_name(obj, "vip_rings");
 	int fd_prev_rings = bpf_object__find_map_fd_by_name(obj, "prev_rings");
+	int fd_grace_ends = bpf_object__find_map_fd_by_name(obj, "grace_ends");
+	__u64 never = ~0ULL;	/* grace periods that do not end */
 	static __u32 keys[MAGLEV_RING_SIZE];
 	__u32 id, n;
 	int fd;
@@ -1391,7 +1393,7 @@ static void load_maps(struct bpf_object *obj)
 	fd_real_stats = bpf_object__find_map_fd_by_name(obj, "real_stats");
 	fd_events = bpf_object__find_map_fd_by_name(obj, "events");
 	if (fd_table < 0 || fd_reals < 0 || fd_rings < 0 ||
-	    fd_prev_rings < 0 || fd_config < 0 ||
+	    fd_prev_rings < 0 || fd_grace_ends < 0 || fd_config < 0 ||
 	    fd_vip_stats < 0 || fd_real_stats < 0 || fd_events < 0)
 		die("the object lacks a map");
 	load_vips(fd_table);
@@ -1421,7 +1423,8 @@ static void load_maps(struct bpf_object *obj)
 				    MAGLEV_RING_SIZE, NULL);
 		if (fd < 0 || bpf_map_update_batch(fd, keys, prevs[id], &n,
 						   NULL) ||
-		    bpf_map_update_elem(fd_prev_rings, &id, &fd, BPF_ANY))
+		    bpf_map_update_elem(fd_prev_rings, &id, &fd, BPF_ANY) ||
+		    bpf_map_update_elem(fd_grace_ends, &id, &never, BPF_ANY))
 			die("prev_rings");
 		close(fd);
 	}
