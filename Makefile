@@ -99,6 +99,7 @@ check: deps
 		"fuzz-cli=tests/fuzz/run_cli.sh 20" \
 		"sanitize=tests/test_sanitize.sh" \
 		"lb=tests/test_lb.sh" \
+		"grace=tests/test_grace.sh" \
 		"health=tests/test_health.sh" \
 		"e2e=tests/e2e/run.sh" \
 		"e2e-lb=tests/e2e/test_lb_lab.sh" \

@@ -47,6 +47,8 @@ void print_usage(FILE *out)
 		"    --flow-src <prefix> outer source per flow inside prefix (RSS)\n"
 		"    --check tcp[:port] | http[:port][/path]  health-check reals\n"
 		"    --check-interval <s> (2), --check-fall <n> (3), --check-rise <n> (2)\n"
+		"    --grace <s>    moved TCP flows reach their previous real for s\n"
+		"       seconds after a change of the reals (60; 0: off)\n"
 		"-p, -P, -s, -d and -m describe the VIP of the last -a (or the first\n"
 		"VIP when given before any -a); a VIP without -s or -d uses those of\n"
 		"the VIP before it.\n",
@@ -423,6 +425,7 @@ enum {
 	OPT_CHECK_INTERVAL,
 	OPT_CHECK_FALL,
 	OPT_CHECK_RISE,
+	OPT_GRACE,
 };
 
 static const struct option long_options[] = {
@@ -434,6 +437,7 @@ static const struct option long_options[] = {
 	{ "check-interval", required_argument, NULL, OPT_CHECK_INTERVAL },
 	{ "check-fall", required_argument, NULL, OPT_CHECK_FALL },
 	{ "check-rise", required_argument, NULL, OPT_CHECK_RISE },
+	{ "grace", required_argument, NULL, OPT_GRACE },
 	{ "help", no_argument, NULL, 'h' },
 	{}
 };
@@ -492,6 +496,7 @@ int parse_options(int argc, char **argv, struct options *opt)
 	opt->check.interval = 2;
 	opt->check.fall = 3;
 	opt->check.rise = 2;
+	opt->grace = GRACE_DEFAULT_S;
 	while ((c = getopt_long(argc, argv, "i:a:p:s:d:m:T:P:SNFjvhUK",
 				long_options, NULL)) != -1) {
 		switch (c) {
@@ -524,6 +529,12 @@ int parse_options(int argc, char **argv, struct options *opt)
 		case OPT_CHECK_RISE:
 			if (parse_count("check-rise", optarg, &opt->check.rise))
 				return -1;
+			break;
+		case OPT_GRACE:
+			if (parse_uint(optarg, 0, GRACE_MAX_S, &val))
+				return bad_long_option("grace", optarg,
+						       "not a number of seconds 0-86400");
+			opt->grace = val;
 			break;
 		case 'i':
 			if (parse_ifname(optarg, opt))

@@ -131,12 +131,15 @@ static int load_director(struct director *d, const char *path)
 	d->first_table = map_fd(d, "first_vip_table");
 	d->reals = map_fd(d, "reals");
 	d->vip_rings = map_fd(d, "vip_rings");
+	d->prev_rings = map_fd(d, "prev_rings");
+	d->grace_ends = map_fd(d, "grace_ends");
 	d->config_map = map_fd(d, "config_map");
 	d->vip_stats = map_fd(d, "vip_stats");
 	d->real_stats = map_fd(d, "real_stats");
 	d->events = map_fd(d, "events");
 	if (d->vip_tables < 0 || d->first_table < 0 || d->reals < 0 ||
-	    d->vip_rings < 0 || d->config_map < 0 || d->vip_stats < 0 ||
+	    d->vip_rings < 0 || d->prev_rings < 0 || d->grace_ends < 0 ||
+	    d->config_map < 0 || d->vip_stats < 0 ||
 	    d->real_stats < 0 || d->events < 0) {
 		fprintf(stderr, "%s: %s: lacks the maps of %s\n", prog_name,
 			path, PROG_NAME);
@@ -229,7 +232,7 @@ static void remove_pins(const struct options *opt)
 {
 	static const char *const names[] = {
 		"link", "vip_tables", "reals", "vip_rings", "config_map",
-		"vip_stats", "real_stats", "events",
+		"vip_stats", "real_stats", "events", "prev_rings", "grace_ends",
 	};
 	char path[PATH_MAX];
 	size_t i;
@@ -331,6 +334,7 @@ static int open_pinned(struct director *d, const struct options *opt)
 		{ "vip_tables", &d->vip_tables }, { "reals", &d->reals },
 		{ "vip_rings", &d->vip_rings }, { "vip_stats", &d->vip_stats },
 		{ "real_stats", &d->real_stats },
+		{ "prev_rings", &d->prev_rings }, { "grace_ends", &d->grace_ends },
 	};
 	char path[PATH_MAX];
 	size_t i;
@@ -706,6 +710,7 @@ static int stats_tick(struct director *d, const struct options *opt,
 			prog_name, opt->ifname, strerror(-err));
 		return err;
 	}
+	end_grace(d);	/* --update starts them; the director ends them */
 	print_stats(d, st, now - *last, opt->json);
 	*last = now;
 	return 0;

@@ -19,6 +19,8 @@
 #define PROG_NAME		"xdp_iptunnel"
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
 #define MAX_SERVICE_REALS	1024
+#define GRACE_DEFAULT_S		60	/* --grace */
+#define GRACE_MAX_S		86400
 
 extern const char *prog_name;
 
@@ -59,6 +61,7 @@ struct options {
 	bool json;
 	bool verbose;
 	unsigned int duration;	/* seconds, 0 = until interrupted */
+	unsigned int grace;	/* seconds moved flows keep a hint; 0: off */
 	enum { RUN, UPDATE, STOP } mode;
 	bool keep;		/* leave it attached and pinned at exit */
 	struct ip_addr flow_src[2];	/* --flow-src prefixes, v4 and v6 */
@@ -80,6 +83,7 @@ struct director {
 	struct bpf_program *prog;
 	int link_fd;		/* closing it detaches the program */
 	int vip_tables, reals, vip_rings, config_map;
+	int prev_rings, grace_ends;	/* previous owners, grace periods */
 	int vip_stats, real_stats, events;
 	int first_table;	/* first_vip_table until it is filled */
 	bool pinned;
@@ -120,6 +124,7 @@ struct health;
 int apply_services(struct director *d, const struct options *opt,
 		   const struct health *health);
 int configure_interface(struct director *d, const struct options *opt);
+int end_grace(struct director *d);
 
 /* xdp_iptunnel_net.c */
 int resolve_macs(struct options *opt);

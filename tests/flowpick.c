@@ -5,8 +5,10 @@
  * with BPF_PROG_TEST_RUN on a TCP SYN from 203.0.113.0/24 (or
  * 2001:db8:c::/64) to VIP:PORT and prints one line per flow:
  *
- *	<client> <sport> TX <outer source> <outer destination>
+ *	<client> <sport> TX <outer source> <outer destination> [hint <real>]
  *	<client> <sport> PASS|DROP|...
+ *
+ * "hint" names the previous real a moved flow carries in a grace period.
  *
  * The flows depend on SEED only. With -r ROUNDS it replays the same flows
  * ROUNDS times and prints only flows whose outcome changed from the first
@@ -81,21 +83,29 @@ static int build_syn(__u8 *f, int family, const __u8 *client, const __u8 *vip,
 
 static void describe(char *out, size_t size, int action, const __u8 *f)
 {
-	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN], hint[64] = "";
+	char prev[INET6_ADDRSTRLEN];
 
 	if (action != XDP_TX) {
 		snprintf(out, size, "%s", action >= 0 && action <= 4 ?
 			 actions[action] : "?");
 		return;
 	}
+	/* the hint: IPv4 option 0x9e (IHL 7), IPv6 destination option 0x3e */
 	if (f[12] == 0x08) {
 		inet_ntop(AF_INET, f + 26, src, sizeof(src));
 		inet_ntop(AF_INET, f + 30, dst, sizeof(dst));
+		if (f[14] == 0x47 && f[34] == 0x9e)
+			snprintf(hint, sizeof(hint), " hint %s",
+				 inet_ntop(AF_INET, f + 38, prev, sizeof(prev)));
 	} else {
 		inet_ntop(AF_INET6, f + 22, src, sizeof(src));
 		inet_ntop(AF_INET6, f + 38, dst, sizeof(dst));
+		if (f[20] == 60 && f[56] == 0x3e)
+			snprintf(hint, sizeof(hint), " hint %s",
+				 inet_ntop(AF_INET6, f + 60, prev, sizeof(prev)));
 	}
-	snprintf(out, size, "TX %s %s", src, dst);
+	snprintf(out, size, "TX %s %s%s", src, dst, hint);
 }
 
 static int run_flow(int prog_fd, int family, const __u8 *vip, __u16 port,
