@@ -49,6 +49,8 @@ void print_usage(FILE *out)
 		"    --check-interval <s> (2), --check-fall <n> (3), --check-rise <n> (2)\n"
 		"    --grace <s>    moved TCP flows reach their previous real for s\n"
 		"       seconds after a change of the reals (60; 0: off)\n"
+		"    --real         on a real server: decapsulate, and hand moved\n"
+		"       connections it does not know to their previous real\n"
 		"-p, -P, -s, -d and -m describe the VIP of the last -a (or the first\n"
 		"VIP when given before any -a); a VIP without -s or -d uses those of\n"
 		"the VIP before it.\n",
@@ -426,6 +428,7 @@ enum {
 	OPT_CHECK_FALL,
 	OPT_CHECK_RISE,
 	OPT_GRACE,
+	OPT_REAL,
 };
 
 static const struct option long_options[] = {
@@ -438,6 +441,7 @@ static const struct option long_options[] = {
 	{ "check-fall", required_argument, NULL, OPT_CHECK_FALL },
 	{ "check-rise", required_argument, NULL, OPT_CHECK_RISE },
 	{ "grace", required_argument, NULL, OPT_GRACE },
+	{ "real", no_argument, NULL, OPT_REAL },
 	{ "help", no_argument, NULL, 'h' },
 	{}
 };
@@ -530,6 +534,9 @@ int parse_options(int argc, char **argv, struct options *opt)
 			if (parse_count("check-rise", optarg, &opt->check.rise))
 				return -1;
 			break;
+		case OPT_REAL:
+			opt->mode = REAL;
+			break;
 		case OPT_GRACE:
 			if (parse_uint(optarg, 0, GRACE_MAX_S, &val))
 				return bad_long_option("grace", optarg,
@@ -587,6 +594,9 @@ int parse_options(int argc, char **argv, struct options *opt)
 		return missing_option("-i <ifname|ifindex>");
 	if (opt->mode == STOP)
 		return 0;
+	if (opt->mode == REAL)	/* a real server has no VIP table */
+		return opt->nr_svc ? bad_long_option("real", "-a",
+						     "takes no VIP") : 0;
 	if (!opt->nr_svc)
 		return missing_option("-a <vip-service-address>");
 	for (i = 0; i < opt->nr_svc; i++) {

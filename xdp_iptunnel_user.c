@@ -55,14 +55,18 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 	return vfprintf(stderr, fmt, args);
 }
 
-/* <argv0>_kern.o as the kernel samples do, else next to the executable. */
-static int find_object(const char *argv0, char *path, size_t size)
+/*
+ * <argv0><kind>_kern.o as the kernel samples do, else next to the
+ * executable; kind is "" for the director, "_real" for --real.
+ */
+static int find_object(const char *argv0, const char *kind, char *path,
+		       size_t size)
 {
 	char exe[PATH_MAX - 32];
 	ssize_t len;
 	char *slash;
 
-	snprintf(path, size, "%s_kern.o", argv0);
+	snprintf(path, size, "%s%s_kern.o", argv0, kind);
 	if (!access(path, R_OK))
 		return 0;
 	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -71,12 +75,12 @@ static int find_object(const char *argv0, char *path, size_t size)
 		slash = strrchr(exe, '/');
 		if (slash)
 			*slash = '\0';
-		snprintf(path, size, "%s/%s_kern.o", exe, PROG_NAME);
+		snprintf(path, size, "%s/%s%s_kern.o", exe, PROG_NAME, kind);
 		if (!access(path, R_OK))
 			return 0;
 	}
-	fprintf(stderr, "%s: cannot find the BPF object %s_kern.o\n",
-		prog_name, argv0);
+	fprintf(stderr, "%s: cannot find the BPF object %s%s_kern.o\n",
+		prog_name, argv0, kind);
 	return -1;
 }
 
@@ -98,11 +102,12 @@ static bool not_permitted(int err, const char *what)
 	return true;
 }
 
-static int load_director(struct director *d, const char *path)
+/* Open and load the object at path, with its program prog. */
+static int load_object(struct director *d, const char *path,
+		       const char *prog)
 {
-	int err;
-
 	char msg[128];
+	int err;
 
 	d->obj = bpf_object__open_file(path, NULL);
 	err = libbpf_get_error(d->obj);
@@ -113,10 +118,10 @@ static int load_director(struct director *d, const char *path)
 			prog_name, path, msg);
 		return -1;
 	}
-	d->prog = bpf_object__find_program_by_name(d->obj, PROG_NAME);
+	d->prog = bpf_object__find_program_by_name(d->obj, prog);
 	if (!d->prog) {
 		fprintf(stderr, "%s: %s: has no program %s\n", prog_name, path,
-			PROG_NAME);
+			prog);
 		return -1;
 	}
 	err = bpf_object__load(d->obj);
@@ -127,6 +132,13 @@ static int load_director(struct director *d, const char *path)
 				(libbpf_strerror(err, msg, sizeof(msg)), msg));
 		return -1;
 	}
+	return 0;
+}
+
+static int load_director(struct director *d, const char *path)
+{
+	if (load_object(d, path, PROG_NAME))
+		return -1;
 	d->vip_tables = map_fd(d, "vip_tables");
 	d->first_table = map_fd(d, "first_vip_table");
 	d->reals = map_fd(d, "reals");
@@ -233,6 +245,7 @@ static void remove_pins(const struct options *opt)
 	static const char *const names[] = {
 		"link", "vip_tables", "reals", "vip_rings", "config_map",
 		"vip_stats", "real_stats", "events", "prev_rings", "grace_ends",
+		"local_addrs", "peers", "real_events",	/* --real */
 	};
 	char path[PATH_MAX];
 	size_t i;
@@ -786,6 +799,85 @@ out:
 	return err;
 }
 
+/* ---- --real: the real server's program -------------------------------- */
+
+#define PEERS_INTERVAL_MS	200	/* previous reals resolved this often */
+
+/* Statistics, and previous reals' MACs as the program asks for them. */
+static int run_real(struct real_server *rs, const struct options *opt)
+{
+	struct itimerspec every = {
+		.it_value.tv_nsec = PEERS_INTERVAL_MS * 1000000,
+		.it_interval.tv_nsec = PEERS_INTERVAL_MS * 1000000,
+	};
+	struct pollfd pfd[POLL_PROBES + 1];
+	int err;
+
+	err = open_loop_fds(pfd, opt, false);
+	pfd[POLL_PROBES].fd = timerfd_create(CLOCK_MONOTONIC,
+					     TFD_NONBLOCK | TFD_CLOEXEC);
+	pfd[POLL_PROBES].events = POLLIN;
+	if (!err && (pfd[POLL_PROBES].fd < 0 ||
+		     timerfd_settime(pfd[POLL_PROBES].fd, 0, &every, NULL)))
+		err = -errno;
+	while (!err) {
+		if (poll(pfd, POLL_PROBES + 1, -1) < 0) {
+			err = errno == EINTR ? 0 : -errno;
+			continue;
+		}
+		if (fired(&pfd[POLL_SIGNAL], sizeof(struct signalfd_siginfo)) ||
+		    fired(&pfd[POLL_DURATION], sizeof(__u64)))
+			break;
+		if (fired(&pfd[POLL_PROBES], sizeof(__u64)))
+			real_resolve_peers(rs, opt);
+		if (fired(&pfd[POLL_STATS], sizeof(__u64)))
+			real_print_stats(rs, opt->json);
+	}
+	real_print_stats(rs, opt->json);
+	close_loop_fds(pfd);
+	if (pfd[POLL_PROBES].fd >= 0)
+		close(pfd[POLL_PROBES].fd);
+	return err;
+}
+
+/*
+ * --real -i IFNAME: the host's addresses into local_addrs, the program
+ * pinned and attached like the director's, then run_real().
+ */
+static int real_main(struct director *d, const struct options *opt,
+		     const char *argv0)
+{
+	struct real_server rs = {};
+	char path[PATH_MAX];
+	int lock_fd, err, n;
+
+	if (find_object(argv0, "_real", path, sizeof(path)) ||
+	    load_object(d, path, PROG_NAME "_real"))
+		return -1;
+	if (real_open_maps(&rs, d->obj)) {
+		fprintf(stderr, "%s: %s: lacks the maps of %s_real\n",
+			prog_name, path, PROG_NAME);
+		return -1;
+	}
+	n = real_fill_addrs(&rs);
+	if (n <= 0) {
+		fprintf(stderr, "%s: --real: cannot list the host's addresses: %s\n",
+			prog_name, n ? strerror(-n) : "none");
+		return -1;
+	}
+	lock_fd = start_lock();
+	err = pin_maps(d, opt) || attach_director(d, opt);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	if (err)
+		return -1;
+	err = run_real(&rs, opt);
+	printf("%s: %s %s\n", prog_name,
+	       d->kept ? "left attached and pinned (--stop removes it):" :
+	       "detached from", opt->ifname);
+	return err;
+}
+
 /* ---- detach ----------------------------------------------------------- */
 
 static void close_director(struct director *d, const struct options *opt)
@@ -833,6 +925,10 @@ int main(int argc, char **argv)
 		ret = 0;
 		goto out;
 	}
+	if (opt.mode == REAL) {
+		ret = real_main(&d, &opt, argv[0]) ? 1 : 0;
+		goto out;
+	}
 	if (resolve_macs(&opt))
 		goto out;
 	if (opt.mode == UPDATE) {
@@ -843,7 +939,7 @@ int main(int argc, char **argv)
 		ret = 0;
 		goto out;
 	}
-	if (find_object(argv[0], path, sizeof(path)))
+	if (find_object(argv[0], "", path, sizeof(path)))
 		goto out;
 	if (load_director(&d, path))
 		goto out;

@@ -62,7 +62,7 @@ struct options {
 	bool verbose;
 	unsigned int duration;	/* seconds, 0 = until interrupted */
 	unsigned int grace;	/* seconds moved flows keep a hint; 0: off */
-	enum { RUN, UPDATE, STOP } mode;
+	enum { RUN, UPDATE, STOP, REAL } mode;
 	bool keep;		/* leave it attached and pinned at exit */
 	struct ip_addr flow_src[2];	/* --flow-src prefixes, v4 and v6 */
 	int flow_src_len[2];
@@ -77,6 +77,8 @@ struct options {
 	struct service *svc;
 	int nr_svc;
 };
+
+struct bpf_object;
 
 struct director {
 	struct bpf_object *obj;
@@ -128,6 +130,18 @@ int end_grace(struct director *d);
 
 /* xdp_iptunnel_net.c */
 int resolve_macs(struct options *opt);
+int peer_mac(const struct options *opt, const struct ip_addr *addr, __u8 *mac);
+
+/* xdp_iptunnel_real.c: the real server's program (--real) */
+struct real_server {
+	int local_addrs, peers, events;
+	__u64 last[RS_MAX];
+};
+
+int real_open_maps(struct real_server *rs, struct bpf_object *obj);
+int real_fill_addrs(struct real_server *rs);
+void real_resolve_peers(struct real_server *rs, const struct options *opt);
+void real_print_stats(struct real_server *rs, bool json);
 
 /* The health checks' run-time state: per real address, its probe. */
 struct real_health {

@@ -10,7 +10,9 @@
  *
  * "hint" names the previous real a moved flow carries in a grace period.
  *
- * The flows depend on SEED only. With -r ROUNDS it replays the same flows
+ * The flows depend on SEED only. With -c CLIENT they are CLIENT's
+ * connections from ports SEED, SEED + 1, ... (e.g. curl --local-port).
+ * With -r ROUNDS it replays the same flows
  * ROUNDS times and prints only flows whose outcome changed from the first
  * round, then a summary line "rounds N changed N": the check that live
  * updates lose no packet of a flow whose real survives.
@@ -142,18 +144,22 @@ int main(int argc, char **argv)
 {
 	int c, i, r, prog_fd, family, count, rounds = 1, changed = 0;
 	char client[INET6_ADDRSTRLEN], now[96];
+	const char *fixed_client = NULL;
 	struct flow *flows;
 	__u8 vip[16];
 	__u16 port;
 
-	while ((c = getopt(argc, argv, "r:")) != -1) {
-		if (c != 'r')
+	while ((c = getopt(argc, argv, "r:c:")) != -1) {
+		if (c == 'r')
+			rounds = atoi(optarg);
+		else if (c == 'c')
+			fixed_client = optarg;
+		else
 			return 2;
-		rounds = atoi(optarg);
 	}
 	if (argc - optind != 5) {
 		fprintf(stderr,
-			"usage: flowpick [-r ROUNDS] IFNAME VIP PORT COUNT SEED\n");
+			"usage: flowpick [-r ROUNDS] [-c CLIENT] IFNAME VIP PORT COUNT SEED\n");
 		return 2;
 	}
 	family = strchr(argv[optind + 1], ':') ? AF_INET6 : AF_INET;
@@ -179,6 +185,11 @@ int main(int argc, char **argv)
 			flows[i].client[15] = rnd;
 		}
 		flows[i].sport = 1024 + next_random() % 64512;
+		if (fixed_client) {
+			if (inet_pton(family, fixed_client, flows[i].client) != 1)
+				return 2;
+			flows[i].sport = atoi(argv[optind + 4]) + i;
+		}
 		if (run_flow(prog_fd, family, vip, port, &flows[i]))
 			return 1;
 		if (rounds > 1)
