@@ -312,8 +312,8 @@ fi
 . "$top/tests/tap.sh"
 # shellcheck disable=SC2016 # awk programs
 {
-check "per packet: all 13 cases measured" \
-	test "$(cut -f1 "$build/pktcost.tsv" | sort -u | wc -l)" = 14
+check "per packet: all 14 cases measured" \
+	test "$(cut -f1 "$build/pktcost.tsv" | sort -u | wc -l)" = 15
 check "per packet: a ratio to upstream on the IPv4 hit" \
 	grep -Eq '^IPv4 hit \(4in4\) .* [0-9]+\.[0-9]{3} ' "$build/pktcost.txt"
 check "per packet: the IPv4 hit cut after each step, ours 7 and upstream 1" \
