@@ -104,6 +104,7 @@ check: deps
 		"health=tests/test_health.sh" \
 		"e2e=tests/e2e/run.sh" \
 		"e2e-lb=tests/e2e/test_lb_lab.sh" \
+		"survive=tests/e2e/test_survive.sh" \
 		"ecmp=tests/e2e/test_ecmp.sh" \
 		"bench=bench/run.sh --smoke" \
 		"intree=tests/intree/run.sh"
