@@ -34,9 +34,10 @@ MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 BPF_CFLAGS := -O2 -g -Wall -target bpf -I/usr/include/$(MULTIARCH)
 USER_CFLAGS := -O2 -g -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes
 USER_LDLIBS := -lbpf -lelf -lz
-# the loader: the story (user), options, services -> maps, the network
+# the loader: the story (user), options, services -> maps, the network,
+# the real server's mode
 USER_SRCS := xdp_iptunnel_user.c xdp_iptunnel_opts.c xdp_iptunnel_maps.c \
-	xdp_iptunnel_net.c
+	xdp_iptunnel_net.c xdp_iptunnel_real.c
 
 .DELETE_ON_ERROR:
 .PHONY: all clean check check-kernel demo demo-ecmp bench fuzz deps patch
@@ -54,14 +55,15 @@ clean:
 	$(MAKE) -C tests clean
 	$(MAKE) -C tests/fuzz clean
 else
-all: xdp_iptunnel xdp_iptunnel_kern.o
+all: xdp_iptunnel xdp_iptunnel_kern.o xdp_iptunnel_real_kern.o
 
 # linux/icmp.h brings in glibc's sys/socket.h, which a bpf target reads
 # as a 32-bit one: on x86_64 that takes libc6-dev-i386's gnu/stubs-32.h.
 NO_STUBS32 := $(and $(filter x86_64-linux-gnu,$(MULTIARCH)), \
 	$(if $(wildcard /usr/include/$(MULTIARCH)/gnu/stubs-32.h),,y))
 
-xdp_iptunnel_kern.o: xdp_iptunnel_kern.c xdp_iptunnel_common.h
+# the director's program, and the real server's (xdp_iptunnel --real)
+xdp_iptunnel_kern.o xdp_iptunnel_real_kern.o: %.o: %.c xdp_iptunnel_common.h
 	$(if $(NO_STUBS32),@echo "$@: gnu/stubs-32.h is missing:" \
 		"install libc6-dev-i386 (tests/deps.sh build)" >&2; exit 1)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -70,7 +72,8 @@ xdp_iptunnel: $(USER_SRCS) xdp_iptunnel_user.h xdp_iptunnel_common.h
 	$(CC) $(USER_CFLAGS) $(CFLAGS) $(USER_SRCS) -o $@ $(LDFLAGS) $(USER_LDLIBS)
 
 clean:
-	rm -f xdp_iptunnel xdp_iptunnel_kern.o tests/flowpick
+	rm -f xdp_iptunnel xdp_iptunnel_kern.o xdp_iptunnel_real_kern.o \
+		tests/flowpick
 	$(MAKE) -C tests clean
 	$(MAKE) -C tests/fuzz clean
 endif
@@ -86,20 +89,23 @@ deps:
 
 check: deps
 	$(MAKE) all tests/flowpick lab/xdp_decap_kern.o
-	$(MAKE) -C tests test_kern
+	$(MAKE) -C tests test_kern test_real
 	$(MAKE) -C tests/fuzz all
 	tests/run.sh \
 		"unit=tests/test_kern ./xdp_iptunnel_kern.o" \
+		"unit-real=tests/test_real ./xdp_iptunnel_real_kern.o" \
 		"cli=tests/test_cli.sh" \
 		"faults=tests/test_faults.sh" \
 		"fuzz=tests/fuzz/fuzz_datapath -n 20000 -s 1 ./xdp_iptunnel_kern.o" \
 		"fuzz-cli=tests/fuzz/run_cli.sh 20" \
 		"sanitize=tests/test_sanitize.sh" \
 		"lb=tests/test_lb.sh" \
+		"grace=tests/test_grace.sh" \
 		"health=tests/test_health.sh" \
 		"e2e=tests/e2e/run.sh" \
 		"pmtu=tests/e2e/test_pmtu.sh" \
 		"e2e-lb=tests/e2e/test_lb_lab.sh" \
+		"survive=tests/e2e/test_survive.sh" \
 		"ecmp=tests/e2e/test_ecmp.sh" \
 		"first-run=tests/test_first_run.sh" \
 		"bench=bench/run.sh --smoke" \

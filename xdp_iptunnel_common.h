@@ -57,6 +57,7 @@ struct vip_range {
 
 #define VIP_F_RING	0x1	/* several reals: Maglev ring vip_id */
 #define VIP_F_FLOW_SRC	0x2	/* outer source varies per flow */
+#define VIP_F_GRACE	0x4	/* ring vip_id has previous owners: hint TCP */
 
 struct vip_value {
 	__u32 nr_ranges;
@@ -101,6 +102,57 @@ static inline int has_ports(__u8 protocol)
 	return protocol == IPPROTO_TCP || protocol == IPPROTO_UDP;
 }
 
+/*
+ * Previous owners (connections survive changes of the real set): while a
+ * ring VIP's grace period runs, prev_rings[vip_id] holds an array like its
+ * Maglev ring, slot -> real_id + 1 of the real that owned the slot before
+ * the last change, or PREV_NONE. The + 1 lets a fresh (zeroed) array mean
+ * "nothing moved". A TCP packet on a slot with a previous owner carries
+ * that real's address in its outer header, the hint, so that the new real
+ * can hand a connection it does not know to the real that does.
+ */
+#define PREV_NONE	0
+
+/*
+ * The hint in an outer IPv4 header: an option of RFC 4727's experimental
+ * number 30, class 0 (control), copied bit set (0x9e): a router that
+ * fragments the outer datagram keeps it in every fragment. Receivers that
+ * do not know it skip it (tunl0 included). 8 bytes: IHL 7.
+ */
+#define HINT4_TYPE	0x9e
+#define HINT_F_USED	0x01	/* forwarded once already: never again */
+
+struct hint4 {
+	__u8 type;
+	__u8 len;		/* sizeof(struct hint4) */
+	__u8 flags;		/* HINT_F_USED */
+	__u8 pad;
+	__be32 addr;		/* the previous real */
+};
+
+/*
+ * In an outer IPv6 header: a destination options header after it, with
+ * one option of RFC 4727's experimental type, action bits 00 (skip if
+ * unknown: ip6tnl0 accepts the packet as before) and the "may change en
+ * route" bit set, since the new real marks it used (0x3e); then PadN to
+ * 24 bytes.
+ */
+#define HINT6_TYPE	0x3e
+#define HINT6_OPT_LEN	18	/* flags, pad, address */
+#define HINT6_PADN	1	/* RFC 8200 PadN option */
+
+struct hint6 {
+	__u8 nexthdr;		/* 4 or 41 */
+	__u8 hdrlen;		/* in 8 bytes, not counting the first 8: 2 */
+	__u8 type;
+	__u8 len;		/* HINT6_OPT_LEN */
+	__u8 flags;		/* HINT_F_USED */
+	__u8 pad;
+	__u8 addr[16];		/* the previous real */
+	__u8 padn_type;		/* HINT6_PADN, no data */
+	__u8 padn_len;
+};
+
 /* A tunnel endpoint pair: the director's address and a real server's. */
 struct real {
 	__be32 saddr[4];
@@ -136,7 +188,37 @@ enum xdp_iptunnel_event {
 	EV_ADJUST_HEAD,		/* no headroom for the outer header: dropped */
 	EV_ICMP_QUOTE,		/* ICMP error, quote unreadable: as other ICMP */
 	EV_ICMP_MTU_LOW,	/* too big, MTU below the minimum: dropped */
+	EV_HINT,		/* TCP of a moved slot: previous real hinted */
 	EV_MAX,
+};
+
+/* ---- the real server's program (xdp_iptunnel --real) ------------------ */
+
+#define REAL_ADDRS_MAX	64	/* the host's tunnel addresses */
+#define REAL_PEERS_MAX	1024	/* previous reals it forwards to */
+
+/* A local address or a peer's; IPv4 in addr[0], the rest zero. */
+struct tunnel_addr {
+	__be32 addr[4];
+	__u32 family;		/* AF_INET or AF_INET6 */
+};
+
+struct peer {
+	__u8 mac[6];
+	__u8 resolved;		/* 0: added by the program, MAC unknown */
+	__u8 pad;
+};
+
+/* What the real's program did with a packet tunnelled to it. */
+enum real_event {
+	RS_PLAIN,		/* no hint: decapsulated */
+	RS_SYN,			/* hinted SYN: a new connection, kept */
+	RS_KNOWN,		/* hinted, the stack knows the connection */
+	RS_COOKIE,		/* hinted ACK completing a SYN cookie */
+	RS_LAST_RESORT,		/* hint used already or unusable: kept */
+	RS_FORWARDED,		/* unknown here: sent to the previous real */
+	RS_NO_PEER,		/* previous real's MAC not known yet: dropped */
+	RS_MAX,
 };
 
 #endif /* _XDP_IPTUNNEL_COMMON_H */

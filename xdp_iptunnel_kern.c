@@ -99,6 +99,26 @@ struct {
 	__array(values, struct maglev_ring);
 } vip_rings SEC(".maps");
 
+/* While a VIP's grace period runs: slot -> previous owner (common.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, MAX_VIPS);
+	__type(key, __u32);
+	__array(values, struct maglev_ring);
+} prev_rings SEC(".maps");
+
+/*
+ * When each VIP's grace period ends, in CLOCK_MONOTONIC nanoseconds. The
+ * running director clears what has ended; the program checks it too, so
+ * hints stop on time with no loader running (--keep).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_VIPS);
+	__type(key, __u32);
+	__type(value, __u64);
+} grace_ends SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -504,6 +524,41 @@ static __always_inline struct real *pick_real(struct vip_range *vip,
 	return real;
 }
 
+/*
+ * A TCP flow whose slot changed owner in the VIP's grace period: the
+ * real that owned it before, to be named in the outer header (the new
+ * real hands it the connections it does not know). Only a real of the
+ * outer header's family fits in it. A fragment hashes without ports, to
+ * another slot than its flow's: no hint.
+ */
+static __always_inline struct real *previous_real(const struct packet *pkt,
+						  const struct vip_range *vip,
+						  __u32 hash,
+						  const struct real *real)
+{
+	__u32 slot = ring_slot(hash), *owner, prev_id;
+	struct real *prev;
+	__u64 *end;
+	void *ring;
+
+	if (pkt->dst.protocol != IPPROTO_TCP || pkt->fragment)
+		return NULL;
+	end = bpf_map_lookup_elem(&grace_ends, &vip->vip_id);
+	if (!end || *end < bpf_ktime_get_ns())
+		return NULL;
+	ring = bpf_map_lookup_elem(&prev_rings, &vip->vip_id);
+	if (!ring)
+		return NULL;
+	owner = bpf_map_lookup_elem(ring, &slot);
+	if (!owner || *owner == PREV_NONE)
+		return NULL;
+	prev_id = *owner - 1;
+	prev = bpf_map_lookup_elem(&reals, &prev_id);
+	if (!prev || prev->family != real->family)
+		return NULL;
+	return prev;
+}
+
 /* ---- encapsulate ------------------------------------------------------ */
 
 static __always_inline __u16 ipt_csum_fold(__u32 sum)
@@ -513,15 +568,20 @@ static __always_inline __u16 ipt_csum_fold(__u32 sum)
 	return ~sum;
 }
 
-static __always_inline __u16 ipt_ipv4_csum(const struct iphdr *iph)
+/* the 16-bit words of a fixed-size header, unfolded */
+static __always_inline __u32 ipt_csum_add(__u32 sum, const void *hdr, int len)
 {
-	const __u16 *word = (const __u16 *)iph;
-	__u32 sum = 0;
+	const __u16 *word = hdr;
 	int i;
 
-	for (i = 0; i < (int)sizeof(*iph) / 2; i++)
+	for (i = 0; i < len / 2; i++)
 		sum += word[i];
-	return ipt_csum_fold(sum);
+	return sum;
+}
+
+static __always_inline __u16 ipt_ipv4_csum(const struct iphdr *iph)
+{
+	return ipt_csum_fold(ipt_csum_add(0, iph, sizeof(*iph)));
 }
 
 /* The outer source: the director's, or per flow inside a prefix (RSS). */
@@ -545,15 +605,33 @@ static __always_inline void outer_saddr(__be32 *saddr, const struct real *real,
 			   (bpf_htonl(hash ^ i) & ~cfg->flow_src6_mask[i]);
 }
 
+/* The hint's bytes after the outer IPv4 header: see common.h. */
+static __always_inline int write_hint4(struct hint4 *hint, void *data_end,
+				       const struct real *prev)
+{
+	if ((void *)(hint + 1) > data_end)
+		return -1;
+	hint->type = HINT4_TYPE;
+	hint->len = sizeof(*hint);
+	hint->flags = 0;
+	hint->pad = 0;
+	hint->addr = prev->daddr[0];
+	return 0;
+}
+
 static __always_inline int write_outer_ipv4(void *l3, void *data_end,
 					    const struct packet *pkt,
 					    const struct real *real,
-					    const __be32 *saddr)
+					    const __be32 *saddr,
+					    const struct real *prev)
 {
 	struct iphdr *outer = l3;
+	struct hint4 *hint = (void *)(outer + 1);
 	__be16 *first = l3, *ttl_proto = (__be16 *)&outer->ttl;
 	__u8 protocol = pkt->dst.family == AF_INET ? IPPROTO_IPIP :
 						     IPPROTO_IPV6;
+	__u16 len = sizeof(*outer) + pkt->l3_len;
+	__u32 sum = 0;
 
 	if (l3 + sizeof(*outer) > data_end)
 		return -1;
@@ -565,31 +643,65 @@ static __always_inline int write_outer_ipv4(void *l3, void *data_end,
 	 * Version 4, header length 5 words, DSCP and ECN of the inner.
 	 */
 	*first = bpf_htons(0x4500 | pkt->tos);
-	outer->tot_len = bpf_htons(pkt->l3_len + sizeof(*outer));
+	if (prev) {
+		if (write_hint4(hint, data_end, prev))
+			return -1;
+		*first = bpf_htons(0x4700 | pkt->tos);	/* 7 words */
+		len += sizeof(*hint);
+		sum = ipt_csum_add(0, hint, sizeof(*hint));
+	}
+	outer->tot_len = bpf_htons(len);
 	outer->id = pkt->dst.family == AF_INET ? pkt->ip_id : 0;
 	outer->frag_off = pkt->df ? bpf_htons(IP_DF) : 0;
 	*ttl_proto = bpf_htons(OUTER_TTL << 8 | protocol);
 	outer->saddr = saddr[0];
 	outer->daddr = real->daddr[0];
 	outer->check = 0;
-	outer->check = ipt_ipv4_csum(outer);
+	outer->check = ipt_csum_fold(ipt_csum_add(sum, outer, sizeof(*outer)));
+	return 0;
+}
+
+/* The hint as a destination options header after the outer IPv6 one. */
+static __always_inline int write_hint6(struct hint6 *hint, void *data_end,
+				       const struct real *prev, __u8 nexthdr)
+{
+	if ((void *)(hint + 1) > data_end)
+		return -1;
+	hint->nexthdr = nexthdr;
+	hint->hdrlen = sizeof(*hint) / 8 - 1;
+	hint->type = HINT6_TYPE;
+	hint->len = HINT6_OPT_LEN;
+	hint->flags = 0;
+	hint->pad = 0;
+	__builtin_memcpy(hint->addr, prev->daddr, sizeof(hint->addr));
+	hint->padn_type = HINT6_PADN;
+	hint->padn_len = 0;
 	return 0;
 }
 
 static __always_inline int write_outer_ipv6(void *l3, void *data_end,
 					    const struct packet *pkt,
 					    const struct real *real,
-					    const __be32 *saddr)
+					    const __be32 *saddr,
+					    const struct real *prev)
 {
 	struct ipv6hdr *outer = l3;
+	__u8 nexthdr = pkt->dst.family == AF_INET ? IPPROTO_IPIP :
+						    IPPROTO_IPV6;
+	__u16 len = pkt->l3_len;
 
 	if (l3 + sizeof(*outer) > data_end)
 		return -1;
+	if (prev) {
+		if (write_hint6((void *)(outer + 1), data_end, prev, nexthdr))
+			return -1;
+		nexthdr = IPPROTO_DSTOPTS;
+		len += sizeof(struct hint6);
+	}
 	/* version 6, traffic class from the inner packet, flow label 0 */
 	*(__be32 *)outer = bpf_htonl(6U << 28 | (__u32)pkt->tos << 20);
-	outer->payload_len = bpf_htons(pkt->l3_len);
-	outer->nexthdr = pkt->dst.family == AF_INET ? IPPROTO_IPIP :
-						      IPPROTO_IPV6;
+	outer->payload_len = bpf_htons(len);
+	outer->nexthdr = nexthdr;
 	outer->hop_limit = OUTER_TTL;
 	__builtin_memcpy(&outer->saddr, saddr, sizeof(outer->saddr));
 	__builtin_memcpy(&outer->daddr, real->daddr, sizeof(outer->daddr));
@@ -607,17 +719,32 @@ static __always_inline void copy_mac(__u8 *dst, const __u8 *src)
 	to[2] = from[2];
 }
 
-static __always_inline int outer_len(const struct real *real)
+static __always_inline int outer_len(const struct real *real,
+				     const struct real *prev)
 {
-	return real->family == AF_INET ? sizeof(struct iphdr) :
-					 sizeof(struct ipv6hdr);
+	if (real->family == AF_INET)
+		return sizeof(struct iphdr) + (prev ? sizeof(struct hint4) : 0);
+	return sizeof(struct ipv6hdr) + (prev ? sizeof(struct hint6) : 0);
+}
+
+/*
+ * What the MTU check counts: the outer header and a hint's room, for
+ * every packet, hinted or not. A grace period then never lowers the path
+ * MTU a client sees in the middle of its connection.
+ */
+static __always_inline int tunnel_room(const struct real *real)
+{
+	return real->family == AF_INET ?
+	       sizeof(struct iphdr) + sizeof(struct hint4) :
+	       sizeof(struct ipv6hdr) + sizeof(struct hint6);
 }
 
 static __always_inline int encapsulate(struct xdp_md *ctx,
 				       const struct packet *pkt,
 				       const struct vip_range *vip,
 				       const struct real *real,
-				       const struct config *cfg, __u32 hash)
+				       const struct config *cfg, __u32 hash,
+				       const struct real *prev)
 {
 	void *data, *data_end;
 	struct ethhdr *eth;
@@ -625,7 +752,7 @@ static __always_inline int encapsulate(struct xdp_md *ctx,
 
 	outer_saddr(saddr, real, cfg, vip, hash);
 
-	if (bpf_xdp_adjust_head(ctx, -outer_len(real))) {
+	if (bpf_xdp_adjust_head(ctx, -outer_len(real, prev))) {
 		count_event(EV_ADJUST_HEAD);
 		return XDP_DROP;
 	}
@@ -639,12 +766,12 @@ static __always_inline int encapsulate(struct xdp_md *ctx,
 	if (real->family == AF_INET) {
 		eth->h_proto = bpf_htons(ETH_P_IP);
 		if (write_outer_ipv4(data + sizeof(*eth), data_end, pkt, real,
-				     saddr))
+				     saddr, prev))
 			return XDP_DROP;
 	} else {
 		eth->h_proto = bpf_htons(ETH_P_IPV6);
 		if (write_outer_ipv6(data + sizeof(*eth), data_end, pkt, real,
-				     saddr))
+				     saddr, prev))
 			return XDP_DROP;
 	}
 	return XDP_TX;
@@ -784,7 +911,7 @@ static __always_inline int report_too_big(struct xdp_md *ctx,
 					  const struct config *cfg,
 					  const struct real *real)
 {
-	int mtu = cfg->mtu - outer_len(real);
+	int mtu = cfg->mtu - tunnel_room(real);
 
 	count_event(EV_TOO_BIG);
 	if (pkt->dst.family == AF_INET6)
@@ -1036,11 +1163,12 @@ static __always_inline int forward_icmp_error(struct xdp_md *ctx,
 	if (!cfg)
 		return XDP_ABORTED;
 	/* too big to tunnel, and no error is sent about an error */
-	if (cfg->mtu && pkt->l3_len + outer_len(real) > cfg->mtu) {
+	if (cfg->mtu && pkt->l3_len + outer_len(real, NULL) > cfg->mtu) {
 		count_event(EV_TOO_BIG);
 		return XDP_DROP;
 	}
-	action = encapsulate(ctx, pkt, vip, real, cfg, hash);
+	/* no hint: a real's program asks the stack about TCP, not ICMP */
+	action = encapsulate(ctx, pkt, vip, real, cfg, hash, NULL);
 	if (action == XDP_TX) {
 		count_traffic(&vip_stats, vip->vip_id, bytes, 1);
 		count_traffic(&real_stats, real_id, bytes, 1);
@@ -1058,7 +1186,7 @@ int xdp_iptunnel(struct xdp_md *ctx)
 	struct vip_value *ranges;
 	struct vip_range *vip;
 	struct config *cfg;
-	struct real *real;
+	struct real *real, *prev = NULL;
 	__u32 real_id, hash = 0, zero = 0;
 	int action;
 
@@ -1085,10 +1213,14 @@ int xdp_iptunnel(struct xdp_md *ctx)
 	cfg = bpf_map_lookup_elem(&config_map, &zero);
 	if (!cfg)
 		return XDP_ABORTED;
-	if (cfg->mtu && pkt.l3_len + outer_len(real) > cfg->mtu)
+	if (cfg->mtu && pkt.l3_len + tunnel_room(real) > cfg->mtu)
 		return report_too_big(ctx, &pkt, cfg, real);
-	action = encapsulate(ctx, &pkt, vip, real, cfg, hash);
+	if (vip->flags & VIP_F_GRACE)
+		prev = previous_real(&pkt, vip, hash, real);
+	action = encapsulate(ctx, &pkt, vip, real, cfg, hash, prev);
 	if (action == XDP_TX) {
+		if (prev)
+			count_event(EV_HINT);
 		count_traffic(&vip_stats, vip->vip_id, bytes, 0);
 		count_traffic(&real_stats, real_id, bytes, 0);
 	}

@@ -65,6 +65,14 @@ struct real_table {
 	struct real slot[MAX_REALS];
 	bool taken[MAX_REALS];	/* used by the configuration being built */
 	const struct health *health;	/* the reals it took out stay out */
+	unsigned int grace;	/* --grace */
+	__u32 old_real;		/* the range's one real before, or MAX_REALS */
+	/* rings that replace a ring in a grace period: after the VIP table */
+	struct ring_swap {
+		__u32 vip_id;
+		int fd;
+	} *swap;
+	int nr_swap;
 };
 
 /* The whole array in one system call: one per slot took milliseconds. */
@@ -207,19 +215,156 @@ static int maglev_build(struct maglev_entry *e, int n, __u32 *ring)
 	return 0;
 }
 
-/* Build the ring aside, then switch it in with one update of vip_rings. */
-static int install_ring(struct director *d, __u32 vip_id,
-			struct maglev_entry *e, int n)
+/* ---- previous owners: connections survive a change ------------------- */
+
+static __u64 monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* An array of MAGLEV_RING_SIZE u32 under key of an array of maps. */
+static int read_inner_ring(int outer, __u32 key, __u32 *ring)
+{
+	static __u32 keys[MAGLEV_RING_SIZE];
+	__u32 id, count = MAGLEV_RING_SIZE, batch;
+	int fd, err;
+
+	if (bpf_map_lookup_elem(outer, &key, &id))
+		return -ENOENT;
+	fd = bpf_map_get_fd_by_id(id);
+	if (fd < 0)
+		return -errno;
+	err = bpf_map_lookup_batch(fd, NULL, &batch, keys, ring, &count, NULL);
+	if (err && errno == ENOENT && count == MAGLEV_RING_SIZE)
+		err = 0;	/* the whole array, and its end */
+	else if (!err && count != MAGLEV_RING_SIZE)
+		err = -EIO;
+	else if (err)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/* A real that may be named as a previous owner: filled, and not down. */
+static bool may_hint(const struct real_table *tab, __u32 id)
+{
+	struct ip_addr addr = {};
+
+	if (id >= MAX_REALS || !tab->slot[id].family)
+		return false;
+	addr.family = tab->slot[id].family;
+	memcpy(addr.words, tab->slot[id].daddr, sizeof(addr.words));
+	return !health_down(tab->health, &addr);
+}
+
+/*
+ * Each slot's previous owner once ring replaces old: its old owner where
+ * the owner changed, or the one an earlier change left while that grace
+ * period runs (unless the slot went back to it): a slot moved twice keeps
+ * only its last owner. Only the running configuration decides, so every
+ * director given the same sequence of configurations agrees. The reals
+ * named stay in the reals map. Returns the slots that moved now.
+ */
+static int previous_owners(struct real_table *tab, const __u32 *old,
+			   const __u32 *old_prev, const __u32 *ring,
+			   __u32 *prev, int *nr_prev)
+{
+	__u32 slot, owner;
+	int moved = 0;
+
+	*nr_prev = 0;
+	for (slot = 0; slot < MAGLEV_RING_SIZE; slot++) {
+		owner = PREV_NONE;
+		if (old[slot] != ring[slot] && may_hint(tab, old[slot])) {
+			owner = old[slot] + 1;
+			moved++;
+		} else if (old_prev && old_prev[slot] != PREV_NONE &&
+			   old_prev[slot] != ring[slot] + 1 &&
+			   may_hint(tab, old_prev[slot] - 1)) {
+			owner = old_prev[slot];
+		}
+		prev[slot] = owner;
+		if (owner != PREV_NONE) {
+			tab->taken[owner - 1] = true;
+			(*nr_prev)++;
+		}
+	}
+	return moved;
+}
+
+/*
+ * With --grace, the previous owners of vip_id's slots when ring replaces
+ * its ring, written with the end of the grace period before the new VIP
+ * table flags the VIP. A change that moves no slot keeps the grace period
+ * it is in. Returns 1 when the VIP is in a grace period, 0 when not.
+ */
+static int install_prev(struct director *d, struct real_table *tab,
+			__u32 vip_id, const __u32 *ring)
+{
+	static __u32 old[MAGLEV_RING_SIZE], old_prev[MAGLEV_RING_SIZE];
+	static __u32 prev[MAGLEV_RING_SIZE], keys[MAGLEV_RING_SIZE];
+	__u64 now = monotonic_ns(), end = 0;
+	__u32 count = MAGLEV_RING_SIZE, i;
+	int nr_prev, moved, fd, err;
+	bool in_grace;
+
+	if (!tab->grace)
+		return 0;
+	if (read_inner_ring(d->vip_rings, vip_id, old)) {
+		if (tab->old_real >= MAX_REALS)
+			return 0;	/* a new range: nothing moves */
+		for (i = 0; i < MAGLEV_RING_SIZE; i++)
+			old[i] = tab->old_real;	/* one real before */
+	}
+	bpf_map_lookup_elem(d->grace_ends, &vip_id, &end);
+	in_grace = end > now &&
+		   !read_inner_ring(d->prev_rings, vip_id, old_prev);
+	moved = previous_owners(tab, old, in_grace ? old_prev : NULL, ring,
+				prev, &nr_prev);
+	if (!nr_prev)
+		return 0;
+	if (moved)
+		end = now + tab->grace * 1000000000ULL;
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "prev_ring", sizeof(__u32),
+			    sizeof(__u32), MAGLEV_RING_SIZE, NULL);
+	if (fd < 0)
+		return -errno;
+	for (i = 0; i < MAGLEV_RING_SIZE; i++)
+		keys[i] = i;
+	err = bpf_map_update_batch(fd, keys, prev, &count, NULL);
+	if (!err && (bpf_map_update_elem(d->grace_ends, &vip_id, &end,
+					 BPF_ANY) ||
+		     bpf_map_update_elem(d->prev_rings, &vip_id, &fd, BPF_ANY)))
+		err = -errno;
+	close(fd);
+	return err ? err : 1;
+}
+
+/*
+ * Build the ring aside, then switch it in with one update of vip_rings;
+ * in a grace period only after the new VIP table, which flags the VIP:
+ * a moved flow is never without its hint. Until then the hint names the
+ * real the old ring gives, which keeps what it receives.
+ */
+static int install_ring(struct director *d, struct real_table *tab,
+			struct vip_range *range, struct maglev_entry *e, int n)
 {
 	static __u32 ring[MAGLEV_RING_SIZE], keys[MAGLEV_RING_SIZE];
-	__u32 count = MAGLEV_RING_SIZE, i;
+	__u32 count = MAGLEV_RING_SIZE, i, vip_id = range->vip_id;
+	struct ring_swap *swap;
 	double t = now_s();
-	int fd, err;
+	int fd, err, grace;
 
 	err = maglev_build(e, n, ring);
 	if (err)
 		return err;
 	d->applied.build_s += now_s() - t;
+	grace = install_prev(d, tab, vip_id, ring);
+	if (grace < 0)
+		return grace;
 	t = now_s();
 	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "vip_ring", sizeof(__u32),
 			    sizeof(__u32), MAGLEV_RING_SIZE, NULL);
@@ -228,11 +373,43 @@ static int install_ring(struct director *d, __u32 vip_id,
 	for (i = 0; i < MAGLEV_RING_SIZE; i++)
 		keys[i] = i;
 	err = bpf_map_update_batch(fd, keys, ring, &count, NULL);
-	if (!err && bpf_map_update_elem(d->vip_rings, &vip_id, &fd, BPF_ANY))
+	if (!err && grace) {
+		range->flags |= VIP_F_GRACE;
+		swap = realloc(tab->swap, (tab->nr_swap + 1) * sizeof(*swap));
+		if (!swap) {
+			err = -ENOMEM;
+		} else {
+			tab->swap = swap;
+			swap[tab->nr_swap].vip_id = vip_id;
+			swap[tab->nr_swap++].fd = fd;
+			fd = -1;	/* swapped in by apply_services() */
+		}
+	} else if (!err &&
+		   bpf_map_update_elem(d->vip_rings, &vip_id, &fd, BPF_ANY)) {
 		err = -errno;
-	close(fd);
+	}
+	if (fd >= 0)
+		close(fd);
 	d->applied.push_s += now_s() - t;
 	d->applied.rings++;
+	return err;
+}
+
+/* The rings held back for the new VIP table, switched in now (or not). */
+static int swap_rings(struct director *d, struct real_table *tab, bool apply)
+{
+	int k, err = 0;
+
+	for (k = 0; k < tab->nr_swap; k++) {
+		if (apply && !err &&
+		    bpf_map_update_elem(d->vip_rings, &tab->swap[k].vip_id,
+					&tab->swap[k].fd, BPF_ANY))
+			err = -errno;
+		close(tab->swap[k].fd);
+	}
+	free(tab->swap);
+	tab->swap = NULL;
+	tab->nr_swap = 0;
 	return err;
 }
 
@@ -265,7 +442,7 @@ static int configure_reals(struct director *d, const struct service *svc,
 	if (!n) {
 		range->real_id = MAX_REALS;	/* no usable real: drop */
 	} else if (n > 1) {
-		err = install_ring(d, range->vip_id, e, n);
+		err = install_ring(d, tab, range, e, n);
 		range->flags |= VIP_F_RING;
 	}
 	if (svc->flow_src)
@@ -539,20 +716,32 @@ out:
 	return err;
 }
 
+/* The running configuration's range key:min-max, or NULL. */
+static const struct vip_range *old_range(struct vip_change *vt,
+					 const struct vip_key *key,
+					 __u16 min, __u16 max)
+{
+	int k = *index_slot(&vt->old_index, vt->old, key) - 1;
+	const struct vip_value *v = k >= 0 ? &vt->old[k].value : NULL;
+	__u32 r;
+
+	for (r = 0; v && r < v->nr_ranges && r < VIP_MAX_RANGES; r++)
+		if (v->range[r].port_min == min && v->range[r].port_max == max)
+			return &v->range[r];
+	return NULL;
+}
+
 /* The range's vip_id: the one it had, or a free one; -E2BIG if none. */
 static int vip_id_for(struct director *d, struct vip_change *vt,
 		      const struct vip_key *key, struct vip_range *range)
 {
-	int k = *index_slot(&vt->old_index, vt->old, key) - 1;
-	const struct vip_value *v = k >= 0 ? &vt->old[k].value : NULL;
-	__u32 r, id;
+	const struct vip_range *old = old_range(vt, key, range->port_min,
+						range->port_max);
+	__u32 id;
 
-	for (r = 0; v && r < v->nr_ranges && r < VIP_MAX_RANGES; r++) {
-		if (v->range[r].port_min == range->port_min &&
-		    v->range[r].port_max == range->port_max) {
-			range->vip_id = v->range[r].vip_id;
-			return 0;
-		}
+	if (old) {
+		range->vip_id = old->vip_id;
+		return 0;
 	}
 	for (id = vt->next_id; id < MAX_VIPS; id++) {
 		if (vt->used_id[id])
@@ -589,6 +778,7 @@ static int add_range(struct director *d, struct vip_change *vt,
 		     struct real_table *tab, const struct service *svc,
 		     __u16 min, __u16 max)
 {
+	const struct vip_range *old;
 	char vip[INET6_ADDRSTRLEN];
 	struct vip_range *range;
 	struct vip_value *val;
@@ -613,7 +803,13 @@ static int add_range(struct director *d, struct vip_change *vt,
 	if (err == -E2BIG)
 		fprintf(stderr, "%s: -a '%s': more than %d VIPs\n", prog_name,
 			vip, MAX_VIPS);
-	return err ?: configure_reals(d, svc, range, tab);
+	if (err)
+		return err;
+	/* a range that had one real: every slot moves from it */
+	old = old_range(vt, &key, min, max);
+	tab->old_real = old && !(old->flags & VIP_F_RING) ? old->real_id :
+							    MAX_REALS;
+	return configure_reals(d, svc, range, tab);
 }
 
 /* Index the old configuration's keys, and room for the new one's. */
@@ -647,6 +843,7 @@ int apply_services(struct director *d, const struct options *opt,
 	if (!tab || !vt)
 		goto out;
 	tab->health = health;
+	tab->grace = opt->grace;
 	err = read_reals(d->reals, tab->slot);
 	if (!err && d->first_table < 0)	/* else the old table is empty */
 		err = read_vips(d->vip_tables, &vt->old, &vt->nr_old);
@@ -668,6 +865,8 @@ int apply_services(struct director *d, const struct options *opt,
 	}
 	if (!err)
 		err = install_vips(d, vt->new, vt->nr_new);
+	if (tab)
+		err = swap_rings(d, tab, !err) ?: err;
 	if (err)
 		goto out;
 
@@ -682,8 +881,10 @@ int apply_services(struct director *d, const struct options *opt,
 			id = vt->old[k].value.range[i].vip_id;
 			/* ENOENT: a range with one real had no ring */
 			if (id < MAX_VIPS && !vt->new_ring[id] &&
-			    bpf_map_delete_elem(d->vip_rings, &id) &&
-			    errno != ENOENT)
+			    ((bpf_map_delete_elem(d->vip_rings, &id) &&
+			      errno != ENOENT) ||
+			     (bpf_map_delete_elem(d->prev_rings, &id) &&
+			      errno != ENOENT)))
 				err = -errno;
 		}
 	}
@@ -711,6 +912,114 @@ out:
 	free(vt);
 	free(tab);
 	return err;
+}
+
+/* ---- the end of grace periods ---------------------------------------- */
+
+/* Mark the reals named in vip_id's array of outer, values less bias. */
+static void mark_named(int outer, __u32 vip_id, __u32 bias, bool *named)
+{
+	static __u32 ring[MAGLEV_RING_SIZE];
+	__u32 slot;
+
+	if (read_inner_ring(outer, vip_id, ring))
+		return;
+	for (slot = 0; slot < MAGLEV_RING_SIZE; slot++)
+		if (ring[slot] - bias < MAX_REALS)
+			named[ring[slot] - bias] = true;
+}
+
+/*
+ * The reals kept only as previous owners of ended grace periods: those
+ * the ended arrays name (kept) that no ring, range or running grace
+ * period names (used) any more.
+ */
+static void forget_kept_reals(struct director *d, const struct vip_slot *list,
+			      int nr, const bool *ended)
+{
+	static bool kept[MAX_REALS], used[MAX_REALS];
+	const struct vip_range *range;
+	struct real none = {};
+	__u32 id, i;
+	int k;
+
+	memset(kept, 0, sizeof(kept));
+	memset(used, 0, sizeof(used));
+	for (id = 0; id < MAX_VIPS; id++)
+		if (ended[id])
+			mark_named(d->prev_rings, id, 1, kept);
+	for (k = 0; k < nr; k++) {
+		for (i = 0; i < list[k].value.nr_ranges &&
+		     i < VIP_MAX_RANGES; i++) {
+			range = &list[k].value.range[i];
+			if (range->real_id < MAX_REALS)
+				used[range->real_id] = true;
+			if (range->vip_id >= MAX_VIPS)
+				continue;
+			if (range->flags & VIP_F_RING)
+				mark_named(d->vip_rings, range->vip_id, 0,
+					   used);
+			if (range->flags & VIP_F_GRACE)
+				mark_named(d->prev_rings, range->vip_id, 1,
+					   used);
+		}
+	}
+	for (id = 0; id < MAX_REALS; id++)
+		if (kept[id] && !used[id])
+			bpf_map_update_elem(d->reals, &id, &none, BPF_ANY);
+}
+
+/*
+ * Called by the running director: the VIPs whose grace period has ended
+ * lose their flag (a new VIP table), then their previous owners, then
+ * the reals kept only for them. Returns how many ended, or an error.
+ */
+int end_grace(struct director *d)
+{
+	static __u64 ends[MAX_VIPS];
+	static __u32 keys[MAX_VIPS];
+	static bool ended[MAX_VIPS];
+	__u32 count = MAX_VIPS, batch, id, i;
+	__u64 now = monotonic_ns(), zero = 0;
+	struct vip_slot *list = NULL;
+	int nr = 0, n = 0, k, err;
+
+	err = bpf_map_lookup_batch(d->grace_ends, NULL, &batch, keys, ends,
+				   &count, NULL);
+	if (err && errno != ENOENT)
+		return -errno;
+	memset(ended, 0, sizeof(ended));
+	for (i = 0; i < count; i++) {
+		if (keys[i] < MAX_VIPS && ends[i] && ends[i] <= now) {
+			ended[keys[i]] = true;
+			n++;
+		}
+	}
+	if (!n)
+		return 0;
+	err = read_vips(d->vip_tables, &list, &nr);
+	for (k = 0; k < nr; k++)
+		for (i = 0; i < list[k].value.nr_ranges &&
+		     i < VIP_MAX_RANGES; i++)
+			if (list[k].value.range[i].vip_id < MAX_VIPS &&
+			    ended[list[k].value.range[i].vip_id])
+				list[k].value.range[i].flags &= ~VIP_F_GRACE;
+	if (!err)
+		err = install_vips(d, list, nr);
+	if (!err) {
+		forget_kept_reals(d, list, nr, ended);
+		for (id = 0; id < MAX_VIPS; id++) {
+			if (!ended[id])
+				continue;
+			bpf_map_delete_elem(d->prev_rings, &id);
+			bpf_map_update_elem(d->grace_ends, &id, &zero, BPF_ANY);
+		}
+		printf("%s: grace period over for %d VIP range%s\n", prog_name,
+		       n, n > 1 ? "s" : "");
+		fflush(stdout);
+	}
+	free(list);
+	return err ? err : n;
 }
 
 /* A prefix of len bits over nwords big-endian words: address and mask. */

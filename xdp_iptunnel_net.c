@@ -295,6 +295,29 @@ int resolve_macs(struct options *opt)
 	return err;
 }
 
+/*
+ * --real: the MAC toward a previous real now, from the kernel's tables;
+ * -EAGAIN after asking the kernel to resolve it, for the next look.
+ */
+int peer_mac(const struct options *opt, const struct ip_addr *addr, __u8 *mac)
+{
+	struct ip_addr hop;
+	int sock, err;
+
+	sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (sock < 0)
+		return -errno;
+	err = next_hop(sock, opt->ifindex, addr, &hop);
+	if (!err)
+		err = neighbour_mac(sock, opt->ifindex, &hop, mac);
+	close(sock);
+	if (err == -ENOENT || err == -EAGAIN) {
+		poke_neighbour(opt, &hop);
+		err = -EAGAIN;
+	}
+	return err;
+}
+
 /* ---- health checks, as keepalived does for IPVS ------------------------ */
 
 /*

@@ -47,6 +47,10 @@ void print_usage(FILE *out)
 		"    --flow-src <prefix> outer source per flow inside prefix (RSS)\n"
 		"    --check tcp[:port] | http[:port][/path]  health-check reals\n"
 		"    --check-interval <s> (2), --check-fall <n> (3), --check-rise <n> (2)\n"
+		"    --grace <s>    moved TCP flows reach their previous real for s\n"
+		"       seconds after a change of the reals (60; 0: off)\n"
+		"    --real         on a real server: decapsulate, and hand moved\n"
+		"       connections it does not know to their previous real\n"
 		"-p, -P, -s, -d and -m describe the VIP of the last -a (or the first\n"
 		"VIP when given before any -a); a VIP without -s or -d uses those of\n"
 		"the VIP before it.\n",
@@ -419,6 +423,8 @@ enum {
 	OPT_CHECK_INTERVAL,
 	OPT_CHECK_FALL,
 	OPT_CHECK_RISE,
+	OPT_GRACE,
+	OPT_REAL,
 };
 
 static const struct option long_options[] = {
@@ -430,6 +436,8 @@ static const struct option long_options[] = {
 	{ "check-interval", required_argument, NULL, OPT_CHECK_INTERVAL },
 	{ "check-fall", required_argument, NULL, OPT_CHECK_FALL },
 	{ "check-rise", required_argument, NULL, OPT_CHECK_RISE },
+	{ "grace", required_argument, NULL, OPT_GRACE },
+	{ "real", no_argument, NULL, OPT_REAL },
 	{ "help", no_argument, NULL, 'h' },
 	{}
 };
@@ -498,6 +506,7 @@ int parse_options(int argc, char **argv, struct options *opt)
 	opt->check.interval = CHECK_INTERVAL_DEFAULT;
 	opt->check.fall = CHECK_FALL_DEFAULT;
 	opt->check.rise = CHECK_RISE_DEFAULT;
+	opt->grace = GRACE_DEFAULT_S;
 	while (!err && (c = getopt_long(argc, argv, "i:a:p:s:d:m:T:P:SNFjvhUK",
 					long_options, NULL)) != -1) {
 		switch (c) {
@@ -525,6 +534,15 @@ int parse_options(int argc, char **argv, struct options *opt)
 			break;
 		case OPT_CHECK_RISE:
 			err = parse_count("check-rise", optarg, &opt->check.rise);
+			break;
+		case OPT_REAL:
+			opt->mode = REAL;
+			break;
+		case OPT_GRACE:
+			if (parse_uint(optarg, 0, GRACE_MAX_S, &val))
+				return bad_long_option("grace", optarg,
+						       "not a number of seconds 0-86400");
+			opt->grace = val;
 			break;
 		case 'i':
 			err = parse_ifname(optarg, opt);
@@ -579,6 +597,9 @@ int parse_options(int argc, char **argv, struct options *opt)
 		return missing_option("-i <ifname|ifindex>");
 	if (opt->mode == STOP)
 		return 0;
+	if (opt->mode == REAL)	/* a real server has no VIP table */
+		return opt->nr_svc ? bad_long_option("real", "-a",
+						     "takes no VIP") : 0;
 	if (!opt->nr_svc)
 		return missing_option("-a <vip-service-address>");
 	for (i = 0; i < opt->nr_svc && !err; i++) {

@@ -57,14 +57,18 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 	return vfprintf(stderr, fmt, args);
 }
 
-/* <argv0>_kern.o as the kernel samples do, else next to the executable. */
-static int find_object(const char *argv0, char *path, size_t size)
+/*
+ * <argv0><kind>_kern.o as the kernel samples do, else next to the
+ * executable; kind is "" for the director, "_real" for --real.
+ */
+static int find_object(const char *argv0, const char *kind, char *path,
+		       size_t size)
 {
 	char exe[PATH_MAX - 32];
 	ssize_t len;
 	char *slash;
 
-	snprintf(path, size, "%s_kern.o", argv0);
+	snprintf(path, size, "%s%s_kern.o", argv0, kind);
 	if (!access(path, R_OK))
 		return 0;
 	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -73,12 +77,12 @@ static int find_object(const char *argv0, char *path, size_t size)
 		slash = strrchr(exe, '/');
 		if (slash)
 			*slash = '\0';
-		snprintf(path, size, "%s/%s_kern.o", exe, PROG_NAME);
+		snprintf(path, size, "%s/%s%s_kern.o", exe, PROG_NAME, kind);
 		if (!access(path, R_OK))
 			return 0;
 	}
-	fprintf(stderr, "%s: cannot find the BPF object %s_kern.o\n",
-		prog_name, argv0);
+	fprintf(stderr, "%s: cannot find the BPF object %s%s_kern.o\n",
+		prog_name, argv0, kind);
 	return -ENOENT;
 }
 
@@ -122,7 +126,9 @@ static bool privileged(void)
 	       (has_cap(caps, CAP_BPF) || has_cap(caps, CAP_SYS_ADMIN));
 }
 
-static int load_director(struct director *d, const char *path)
+/* Open and load the object at path, with its program prog. */
+static int load_object(struct director *d, const char *path,
+		       const char *prog)
 {
 	char msg[128];
 	int err;
@@ -137,10 +143,10 @@ static int load_director(struct director *d, const char *path)
 			prog_name, path, msg);
 		return err;
 	}
-	d->prog = bpf_object__find_program_by_name(d->obj, PROG_NAME);
+	d->prog = bpf_object__find_program_by_name(d->obj, prog);
 	if (!d->prog) {
 		fprintf(stderr, "%s: %s: has no program %s\n", prog_name, path,
-			PROG_NAME);
+			prog);
 		return -ENOENT;
 	}
 	err = bpf_object__load(d->obj);
@@ -152,16 +158,28 @@ static int load_director(struct director *d, const char *path)
 				(libbpf_strerror(err, msg, sizeof(msg)), msg));
 		return err;
 	}
+	return 0;
+}
+
+static int load_director(struct director *d, const char *path)
+{
+	int err = load_object(d, path, PROG_NAME);
+
+	if (err)
+		return err;
 	d->vip_tables = map_fd(d, "vip_tables");
 	d->first_table = map_fd(d, "first_vip_table");
 	d->reals = map_fd(d, "reals");
 	d->vip_rings = map_fd(d, "vip_rings");
+	d->prev_rings = map_fd(d, "prev_rings");
+	d->grace_ends = map_fd(d, "grace_ends");
 	d->config_map = map_fd(d, "config_map");
 	d->vip_stats = map_fd(d, "vip_stats");
 	d->real_stats = map_fd(d, "real_stats");
 	d->events = map_fd(d, "events");
 	if (d->vip_tables < 0 || d->first_table < 0 || d->reals < 0 ||
-	    d->vip_rings < 0 || d->config_map < 0 || d->vip_stats < 0 ||
+	    d->vip_rings < 0 || d->prev_rings < 0 || d->grace_ends < 0 ||
+	    d->config_map < 0 || d->vip_stats < 0 ||
 	    d->real_stats < 0 || d->events < 0) {
 		fprintf(stderr, "%s: %s: lacks the maps of %s\n", prog_name,
 			path, PROG_NAME);
@@ -254,7 +272,8 @@ static void remove_pins(const struct director *d)
 {
 	static const char *const names[] = {
 		"link", "vip_tables", "reals", "vip_rings", "config_map",
-		"vip_stats", "real_stats", "events",
+		"vip_stats", "real_stats", "events", "prev_rings", "grace_ends",
+		"local_addrs", "peers", "real_events",	/* --real */
 	};
 	char path[PATH_MAX];
 	size_t i;
@@ -360,6 +379,7 @@ static int open_pinned(struct director *d, const struct options *opt)
 		{ "vip_tables", &d->vip_tables }, { "reals", &d->reals },
 		{ "vip_rings", &d->vip_rings }, { "vip_stats", &d->vip_stats },
 		{ "real_stats", &d->real_stats },
+		{ "prev_rings", &d->prev_rings }, { "grace_ends", &d->grace_ends },
 	};
 	char path[PATH_MAX] = BPFFS;
 	size_t i;
@@ -474,6 +494,7 @@ static const char *const event_names[EV_MAX] = {
 	[EV_ADJUST_HEAD] = "adjust_head",
 	[EV_ICMP_QUOTE] = "icmp_quote",
 	[EV_ICMP_MTU_LOW] = "icmp_mtu_low",
+	[EV_HINT] = "hinted",
 };
 
 struct stats {
@@ -740,6 +761,7 @@ static int stats_tick(struct director *d, const struct options *opt,
 			prog_name, opt->ifname, strerror(-err));
 		return err;
 	}
+	end_grace(d);	/* --update starts them; the director ends them */
 	print_stats(d, st, now - *last, opt->json);
 	*last = now;
 	return 0;
@@ -819,6 +841,85 @@ out:
 	return err;
 }
 
+/* ---- --real: the real server's program -------------------------------- */
+
+#define PEERS_INTERVAL_MS	200	/* previous reals resolved this often */
+
+/* Statistics, and previous reals' MACs as the program asks for them. */
+static int run_real(struct real_server *rs, const struct options *opt)
+{
+	struct itimerspec every = {
+		.it_value.tv_nsec = PEERS_INTERVAL_MS * 1000000,
+		.it_interval.tv_nsec = PEERS_INTERVAL_MS * 1000000,
+	};
+	struct pollfd pfd[POLL_PROBES + 1];
+	int err;
+
+	err = open_loop_fds(pfd, opt, false);
+	pfd[POLL_PROBES].fd = timerfd_create(CLOCK_MONOTONIC,
+					     TFD_NONBLOCK | TFD_CLOEXEC);
+	pfd[POLL_PROBES].events = POLLIN;
+	if (!err && (pfd[POLL_PROBES].fd < 0 ||
+		     timerfd_settime(pfd[POLL_PROBES].fd, 0, &every, NULL)))
+		err = -errno;
+	while (!err) {
+		if (poll(pfd, POLL_PROBES + 1, -1) < 0) {
+			err = errno == EINTR ? 0 : -errno;
+			continue;
+		}
+		if (fired(&pfd[POLL_SIGNAL], sizeof(struct signalfd_siginfo)) ||
+		    fired(&pfd[POLL_DURATION], sizeof(__u64)))
+			break;
+		if (fired(&pfd[POLL_PROBES], sizeof(__u64)))
+			real_resolve_peers(rs, opt);
+		if (fired(&pfd[POLL_STATS], sizeof(__u64)))
+			real_print_stats(rs, opt->json);
+	}
+	real_print_stats(rs, opt->json);
+	close_loop_fds(pfd);
+	if (pfd[POLL_PROBES].fd >= 0)
+		close(pfd[POLL_PROBES].fd);
+	return err;
+}
+
+/*
+ * --real -i IFNAME: the host's addresses into local_addrs, the program
+ * pinned and attached like the director's, then run_real().
+ */
+static int real_main(struct director *d, const struct options *opt,
+		     const char *argv0)
+{
+	struct real_server rs = {};
+	char path[PATH_MAX];
+	int lock_fd, err, n;
+
+	if (find_object(argv0, "_real", path, sizeof(path)) ||
+	    load_object(d, path, PROG_NAME "_real"))
+		return -1;
+	if (real_open_maps(&rs, d->obj)) {
+		fprintf(stderr, "%s: %s: lacks the maps of %s_real\n",
+			prog_name, path, PROG_NAME);
+		return -1;
+	}
+	n = real_fill_addrs(&rs);
+	if (n <= 0) {
+		fprintf(stderr, "%s: --real: cannot list the host's addresses: %s\n",
+			prog_name, n ? strerror(-n) : "none");
+		return -1;
+	}
+	lock_fd = start_lock();
+	err = pin_maps(d, opt) || attach_director(d, opt);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	if (err)
+		return -1;
+	err = run_real(&rs, opt);
+	printf("%s: %s %s\n", prog_name,
+	       d->kept ? "left attached and pinned (--stop removes it):" :
+	       "detached from", opt->ifname);
+	return err;
+}
+
 /* ---- detach ----------------------------------------------------------- */
 
 static void close_director(struct director *d)
@@ -880,6 +981,10 @@ int main(int argc, char **argv)
 		ret = 0;
 		goto out;
 	}
+	if (opt.mode == REAL) {
+		ret = real_main(&d, &opt, argv[0]) ? 1 : 0;
+		goto out;
+	}
 	if (resolve_macs(&opt))
 		goto out;
 	if (opt.mode == UPDATE) {
@@ -890,7 +995,7 @@ int main(int argc, char **argv)
 		ret = 0;
 		goto out;
 	}
-	if (find_object(argv[0], path, sizeof(path)))
+	if (find_object(argv[0], "", path, sizeof(path)))
 		goto out;
 	if (load_director(&d, path))
 		goto out;

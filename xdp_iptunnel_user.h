@@ -23,6 +23,8 @@
 #define CHECK_FALL_DEFAULT	3
 #define CHECK_RISE_DEFAULT	2
 #define CHECK_COUNT_MAX		3600	/* the largest of the three */
+#define GRACE_DEFAULT_S		60	/* --grace */
+#define GRACE_MAX_S		86400
 
 extern const char *prog_name;
 
@@ -63,7 +65,8 @@ struct options {
 	bool json;
 	bool verbose;
 	unsigned int duration;	/* seconds, 0 = until interrupted */
-	enum { RUN, UPDATE, STOP, HELP } mode;
+	unsigned int grace;	/* seconds moved flows keep a hint; 0: off */
+	enum { RUN, UPDATE, STOP, HELP, REAL } mode;
 	bool keep;		/* leave it attached and pinned at exit */
 	struct ip_addr flow_src[2];	/* --flow-src prefixes, v4 and v6 */
 	int flow_src_len[2];
@@ -77,11 +80,14 @@ struct options {
 	int nr_svc;
 };
 
+struct bpf_object;
+
 struct director {
 	struct bpf_object *obj;
 	struct bpf_program *prog;
 	int link_fd;		/* closing it detaches the program */
 	int vip_tables, reals, vip_rings, config_map;
+	int prev_rings, grace_ends;	/* previous owners, grace periods */
 	int vip_stats, real_stats, events;
 	int first_table;	/* first_vip_table until it is filled */
 	char pin_dir[128];	/* PIN_ROOT[/<netns>]/<ifname> */
@@ -121,9 +127,22 @@ struct health;
 int apply_services(struct director *d, const struct options *opt,
 		   const struct health *health);
 int configure_interface(struct director *d, const struct options *opt);
+int end_grace(struct director *d);
 
 /* xdp_iptunnel_net.c */
 int resolve_macs(struct options *opt);
+int peer_mac(const struct options *opt, const struct ip_addr *addr, __u8 *mac);
+
+/* xdp_iptunnel_real.c: the real server's program (--real) */
+struct real_server {
+	int local_addrs, peers, events;
+	__u64 last[RS_MAX];
+};
+
+int real_open_maps(struct real_server *rs, struct bpf_object *obj);
+int real_fill_addrs(struct real_server *rs);
+void real_resolve_peers(struct real_server *rs, const struct options *opt);
+void real_print_stats(struct real_server *rs, bool json);
 
 /* The health checks' run-time state: per real address, its probe. */
 struct real_health {

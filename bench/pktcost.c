@@ -77,14 +77,16 @@ struct bench_case {
 	__u16 dport;
 	enum upstream_does upstream;
 	int repeat;		/* runs per call, each on the last's output */
-	int outer;		/* bytes a hit adds (20 or 40); 0: a miss */
+	int outer;		/* bytes a hit adds (20, 28, 40); 0: a miss */
 	int icmp_error;		/* an ICMP error about a flow of the VIP */
 };
 
 /*
  * Ours: 192.0.2.1 and 2001:db8::1 one real each; 192.0.2.2 -> an IPv6
  * real, 2001:db8::2 -> an IPv4 real; 192.0.2.3 16 reals and 192.0.2.4
- * 1000 reals on Maglev rings; 192.0.2.5 ports 1-65535. Upstream: its
+ * 1000 reals on Maglev rings; 192.0.2.5 ports 1-65535; 192.0.2.6 16
+ * reals in a grace period, every slot with a previous owner (a moved
+ * flow: an 8-byte hint in the outer IPv4 header). Upstream: its
  * only two kinds, 192.0.2.1 (4in4) and 2001:db8::1 (6in6), port 80.
  */
 #define WARM	1000
@@ -97,6 +99,7 @@ static const struct bench_case cases[] = {
 	{ "IPv4, 16 reals", "192.0.2.3", 80, UP_V4HIT, 1, 20, 0 },
 	{ "IPv4, 1000 reals", "192.0.2.4", 80, UP_V4HIT, 1, 20, 0 },
 	{ "IPv4, ports 1-65535", "192.0.2.5", 443, UP_V4HIT, 1, 20, 0 },
+	{ "IPv4 moved, hinted", "192.0.2.6", 80, UP_V4HIT, 1, 28, 0 },
 	{ "miss: not a VIP", "192.0.2.99", 80, UP_SAME, 1, 0, 0 },
 	{ "miss: port outside", "192.0.2.1", 81, UP_SAME, 1, 0, 0 },
 	{ "non-IP (ARP)", NULL, 0, UP_SAME, 1, 0, 0 },
@@ -120,7 +123,7 @@ static const struct bench_case cases[] = {
 #define V4HIT		0
 #define REALS16		4
 #define REALS1000	5
-#define MISS		7
+#define MISS		8
 
 /* upstream samples/bpf/xdp_tx_iptunnel_common.h */
 struct upstream_vip {
@@ -282,8 +285,9 @@ static void setup_ours(struct bpf_object *obj, int fillers)
 	int reals = map_fd(obj, "reals");
 	int rings = map_fd(obj, "vip_rings");
 	struct vip_slot *vips;
+	__u64 never = ~0ULL;	/* a grace period that does not end */
+	__u32 zero = 0, seven = 7, i;
 	char name[64];
-	__u32 zero = 0, i;
 
 	vips = mmap(NULL, VIP_TABLE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
 		    table, 0);
@@ -306,9 +310,14 @@ static void setup_ours(struct bpf_object *obj, int fillers)
 	put_ring(rings, 5, 2, 1000);
 	put_vip(vips, "192.0.2.4", 80, 80, 5, 0, VIP_F_RING);
 	put_vip(vips, "192.0.2.5", 1, 65535, 6, 0, 0);
+	put_ring(rings, 7, 2, 16);
+	put_ring(map_fd(obj, "prev_rings"), 7, 2 + 16 + 1, 16);
+	if (bpf_map_update_elem(map_fd(obj, "grace_ends"), &seven, &never, 0))
+		die("grace_ends");
+	put_vip(vips, "192.0.2.6", 80, 80, 7, 0, VIP_F_RING | VIP_F_GRACE);
 	for (i = 0; i < (unsigned int)fillers; i++) {
 		snprintf(name, sizeof(name), "2001:db8:1::%x", i + 1);
-		put_vip(vips, name, 80, 80, 7 + i, 1, 0);
+		put_vip(vips, name, 80, 80, 8 + i, 1, 0);
 	}
 	munmap(vips, VIP_TABLE_BYTES);
 }

@@ -313,8 +313,8 @@ fi
 . "$top/tests/tap.sh"
 # shellcheck disable=SC2016 # awk programs
 {
-check "per packet: all 15 cases measured" \
-	test "$(cut -f1 "$build/pktcost.tsv" | sort -u | wc -l)" = 16
+check "per packet: all 16 cases measured" \
+	test "$(cut -f1 "$build/pktcost.tsv" | sort -u | wc -l)" = 17
 check "per packet: a ratio to upstream on the IPv4 hit" \
 	grep -Eq '^IPv4 hit \(4in4\) .* [0-9]+\.[0-9]{3} ' "$build/pktcost.txt"
 check "per packet: the IPv4 hit cut after each step, ours 7 and upstream 1" \

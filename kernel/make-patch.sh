@@ -53,9 +53,11 @@ git init -q
 git add samples/bpf/Makefile
 git commit -q -m "samples/bpf/Makefile of $(basename "$tree")"
 
-cp "$top/xdp_iptunnel_kern.c" "$top/xdp_iptunnel_common.h" \
+cp "$top/xdp_iptunnel_kern.c" "$top/xdp_iptunnel_real_kern.c" \
+	"$top/xdp_iptunnel_common.h" \
 	"$top"/xdp_iptunnel_user.[ch] "$top/xdp_iptunnel_opts.c" \
-	"$top/xdp_iptunnel_maps.c" "$top/xdp_iptunnel_net.c" "$work/samples/bpf/"
+	"$top/xdp_iptunnel_maps.c" "$top/xdp_iptunnel_net.c" \
+	"$top/xdp_iptunnel_real.c" "$work/samples/bpf/"
 patch -s -F0 --no-backup-if-mismatch -d "$work" -p1 \
 	<"$top/kernel/samples-bpf-Makefile.diff" ||
 	die "kernel/samples-bpf-Makefile.diff does not apply to $mk"
@@ -85,6 +87,9 @@ so existing invocations work unchanged, and adds:
 - ICMP fragmentation needed / packet too big for datagrams that would
   exceed the MTU once tunnelled
 - TTL 64, DSCP and ECN copied to the outer header
+- connections that survive changes of the real set: moved TCP flows
+  carry their previous real in the outer header, and the real server's
+  program (xdp_iptunnel_real_kern.c) hands those it does not know to it
 - attachment through a bpf_link, and BTF-typed maps with per-VIP and
   per-real statistics
 

@@ -64,7 +64,7 @@ ecmp_up "$mode" "$nlbs" "$nreals"
 		printf '%-8s %-26s %s\n' "$host" "$(host4 "$host") $(host6 "$host")" "xdp_iptunnel; BIRD AS $ECMP_LB_AS"
 	done
 	for host in $(ecmp_reals); do
-		printf '%-8s %-26s %s\n' "$host" "$(host4 "$host") $(host6 "$host")" "nginx; the VIPs on lo; lab/xdp_decap"
+		printf '%-8s %-26s %s\n' "$host" "$(host4 "$host") $(host6 "$host")" "nginx; the VIPs on lo; xdp_iptunnel --real"
 	done
 	echo "VIPs     $ECMP_VIP4 $ECMP_VIP6 (routed; announced by the directors)"
 } | indent

@@ -15,7 +15,7 @@
 #   xipt-e-lbN     eth0 192.0.2.2N    2001:db8::2N    xdp_iptunnel; BIRD announces
 #                                                     the VIPs while it is attached
 #   xipt-e-rsN     eth0 192.0.2.1N    2001:db8::1N    nginx answering "e-rsN", the
-#                                                     VIPs on lo, lab/xdp_decap,
+#                                                     VIPs on lo, --real,
 #                                                     default via the router
 #   xipt-e-br      br0 with ports to-router, to-lbN, to-rsN
 #   VIPs           198.51.100.33      2001:db8:33::33 routed: in no subnet
@@ -177,6 +177,9 @@ ecmp_up() {
 		ip -n "xipt-$host" -6 route add default via 2001:db8::1
 		in_ns "$host" sysctl -qw net.ipv4.conf.all.rp_filter=0 \
 			net.ipv4.conf.eth0.rp_filter=0
+		[ "$mode" = native ] &&
+			ip -n xipt-e-br link set dev "to-${host#e-}" xdpdrv \
+				obj "$LAB_DECAP_OBJ" sec xdp program xdp_pass
 		lab_decap "$host" "$xdp"
 		lab_nginx "$host"
 	done
@@ -413,6 +416,7 @@ ecmp_down() {
 	local f pids="" pid ns i left
 	# every process of the lab by its pid file: signal all, then wait
 	for f in "$ECMP_RUN"/watch-*.pid "$ECMP_RUN"/director-*.pid \
+		"$ECMP_RUN"/real-*.pid \
 		"$ECMP_RUN"/capture-*.pid "$ECMP_RUN"/bird-*/bird.pid \
 		"$ECMP_RUN"/nginx-*.pid; do
 		[ -e "$f" ] || continue

@@ -6,7 +6,8 @@
 #
 #   xipt-client  eth0 192.0.2.2     2001:db8::2
 #   xipt-lb      eth0 192.0.2.10    2001:db8::10   + VIP (answers ARP/ND)
-#   xipt-rsN     eth0 192.0.2.1N    2001:db8::1N   + VIP on lo, nginx
+#   xipt-rsN     eth0 192.0.2.1N    2001:db8::1N   + VIP on lo, nginx,
+#                                                   xdp_iptunnel --real
 #   xipt-br      br0 with ports to-client, to-lb, to-rsN
 #
 # With LAB_ROUTER_MTU=N set, the client sits behind a router instead, on
@@ -21,8 +22,8 @@
 LAB_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LAB_RUN=${LAB_RUN:-/run/xdp_iptunnel-lab}
 LAB_LOADER=${LAB_LOADER:-$LAB_TOP/xdp_iptunnel}
-LAB_DECAP_OBJ=$LAB_TOP/lab/xdp_decap_kern.o
-LAB_BPFFS=/sys/fs/bpf/xipt-lab	# the decap programs' pins
+LAB_DECAP_OBJ=$LAB_TOP/lab/xdp_decap_kern.o	# xdp_pass, for veth peers
+LAB_BPFFS=/sys/fs/bpf/xipt-lab	# the decap programs' pins, of old
 LAB_LOCK=/run/xdp_iptunnel-lab.lock	# whose lab is up: see lab_lock
 VIP4=192.0.2.33
 VIP6=2001:db8::33
@@ -155,6 +156,11 @@ lab_up() {
 				sysctl -qw net.ipv4.conf.tunl0.rp_filter=0'
 			echo kernel >"$LAB_RUN/decap"
 		else
+			# native XDP_TX, to a previous real, needs a program
+			# on the bridge's side of the veth too
+			[ "$mode" = native ] &&
+				ip -n xipt-br link set dev "to-$host" xdpdrv \
+					obj "$LAB_DECAP_OBJ" sec xdp program xdp_pass
 			lab_decap "$host" "$xdp"
 			echo xdp >"$LAB_RUN/decap"
 		fi
@@ -198,16 +204,6 @@ lab_router() {
 	done
 }
 
-# hex bytes of a local_addrs key: address (16 bytes) and family (u32)
-decap_key() {
-	case $1 in
-	*:*) python3 -c 'import ipaddress, sys
-print(" ".join("%02x" % b for b in ipaddress.ip_address(sys.argv[1]).packed), "06 00 00 00")' "$1" ;;
-	*) echo "$1" | awk -F. '{ printf "%02x %02x %02x %02x", $1, $2, $3, $4 }'
-	   echo " 00 00 00 00 00 00 00 00 00 00 00 00 04 00 00 00" ;;
-	esac
-}
-
 # lab_bpffs: the BPF filesystem the pins live on. A fresh machine has
 # none mounted until a BPF tool mounts it (the loader does, as late as it
 # can): mount it, as the loader would, and say so.
@@ -217,21 +213,23 @@ lab_bpffs() {
 	mount -t bpf -o mode=0700 bpf /sys/fs/bpf
 }
 
-# lab_decap HOST xdpdrv|xdpgeneric: lab/xdp_decap on HOST's eth0, for
-# tunnels to HOST's own addresses
+# lab_decap HOST xdpdrv|xdpgeneric: the real server's program on HOST's
+# eth0 (xdp_iptunnel --real: it finds the host's addresses and its peers'
+# MACs itself), in the background like the director, until lab_teardown
 lab_decap() {
-	local host=$1 pins=$LAB_BPFFS/$1 addr
+	local host=$1 log=$LAB_RUN/real-$1.log pid i
 	lab_bpffs
-	mkdir -p "$LAB_BPFFS"
-	bpftool prog loadall "$LAB_DECAP_OBJ" "$pins" type xdp \
-		pinmaps "$pins/maps"
-	for addr in "$(host4 "$host")" "$(host6 "$host")"; do
-		# shellcheck disable=SC2046
-		bpftool map update pinned "$pins/maps/local_addrs" \
-			key hex $(decap_key "$addr") value hex 01
+	nsenter --net=/run/netns/"xipt-$host" "$LAB_LOADER" --real -i eth0 \
+		"$([ "$2" = xdpdrv ] && echo -N || echo -S)" >"$log" 2>&1 &
+	pid=$!
+	echo $pid >"$LAB_RUN/real-$host.pid"
+	for i in $(seq 100); do
+		grep -q attached "$log" && return 0
+		kill -0 $pid 2>/dev/null || break
+		sleep 0.05
 	done
-	nsenter --net=/run/netns/"xipt-$host" bpftool net attach \
-		"$2" pinned "$pins/xdp_decap" dev eth0
+	cat "$log" >&2
+	return 1
 }
 
 lab_nginx() {
@@ -363,13 +361,14 @@ lab_teardown() {
 	for f in "$LAB_RUN"/capture-*.pid; do
 		[ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null
 	done
-	for f in "$LAB_RUN"/nginx-*.pid; do
+	for f in "$LAB_RUN"/nginx-*.pid "$LAB_RUN"/real-*.pid; do
 		[ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null
 	done
 	for ns in $(ip netns list | awk '/^xipt-(br|client|lb|router|rs[0-9]+)( |$)/ { print $1 }'); do
 		ip netns del "$ns"
 	done
-	rm -rf /sys/fs/bpf/xdp_iptunnel/xipt-lb "$LAB_BPFFS"
+	rm -rf /sys/fs/bpf/xdp_iptunnel/xipt-lb /sys/fs/bpf/xdp_iptunnel/xipt-rs* \
+		"$LAB_BPFFS"
 	rmdir /sys/fs/bpf/xdp_iptunnel 2>/dev/null || true
 	rm -rf "$LAB_RUN"
 }

@@ -5,7 +5,7 @@
  * with BPF_PROG_TEST_RUN on a TCP SYN from 203.0.113.0/24 (or
  * 2001:db8:c::/64) to VIP:PORT and prints one line per flow:
  *
- *	<client> <sport> TX <outer source> <outer destination>
+ *	<client> <sport> TX <outer source> <outer destination> [hint <real>]
  *	<client> <sport> PASS|DROP|...
  *
  * With -e each flow's frame is instead a router's ICMP error about the
@@ -13,7 +13,11 @@
  * 192.0.2.1 or 2001:db8::1, quoting VIP:PORT -> client:sport): the
  * program must send it to the flow's real.
  *
- * The flows depend on SEED only. With -r ROUNDS it replays the same flows
+ * "hint" names the previous real a moved flow carries in a grace period.
+ *
+ * The flows depend on SEED only. With -c CLIENT they are CLIENT's
+ * connections from ports SEED, SEED + 1, ... (e.g. curl --local-port).
+ * With -r ROUNDS it replays the same flows
  * ROUNDS times and prints only flows whose outcome changed from the first
  * round, then a summary line "rounds N changed N": the check that live
  * updates lose no packet of a flow whose real survives.
@@ -146,21 +150,29 @@ static int build_icmp_error(__u8 *f, int family, const __u8 *client,
 
 static void describe(char *out, size_t size, int action, const __u8 *f)
 {
-	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN], hint[64] = "";
+	char prev[INET6_ADDRSTRLEN];
 
 	if (action != XDP_TX) {
 		snprintf(out, size, "%s", action >= 0 && action <= 4 ?
 			 actions[action] : "?");
 		return;
 	}
+	/* the hint: IPv4 option 0x9e (IHL 7), IPv6 destination option 0x3e */
 	if (f[12] == 0x08) {
 		inet_ntop(AF_INET, f + 26, src, sizeof(src));
 		inet_ntop(AF_INET, f + 30, dst, sizeof(dst));
+		if (f[14] == 0x47 && f[34] == 0x9e)
+			snprintf(hint, sizeof(hint), " hint %s",
+				 inet_ntop(AF_INET, f + 38, prev, sizeof(prev)));
 	} else {
 		inet_ntop(AF_INET6, f + 22, src, sizeof(src));
 		inet_ntop(AF_INET6, f + 38, dst, sizeof(dst));
+		if (f[20] == 60 && f[56] == 0x3e)
+			snprintf(hint, sizeof(hint), " hint %s",
+				 inet_ntop(AF_INET6, f + 60, prev, sizeof(prev)));
 	}
-	snprintf(out, size, "TX %s %s", src, dst);
+	snprintf(out, size, "TX %s %s%s", src, dst, hint);
 }
 
 static int icmp_errors;		/* -e */
@@ -203,21 +215,24 @@ int main(int argc, char **argv)
 {
 	int c, i, r, prog_fd, family, count, rounds = 1, changed = 0;
 	char client[INET6_ADDRSTRLEN], now[96];
+	const char *fixed_client = NULL;
 	struct flow *flows;
 	__u8 vip[16];
 	__u16 port;
 
-	while ((c = getopt(argc, argv, "er:")) != -1) {
+	while ((c = getopt(argc, argv, "er:c:")) != -1) {
 		if (c == 'e')
 			icmp_errors = 1;
 		else if (c == 'r')
 			rounds = atoi(optarg);
+		else if (c == 'c')
+			fixed_client = optarg;
 		else
 			return 2;
 	}
 	if (argc - optind != 5) {
 		fprintf(stderr,
-			"usage: flowpick [-e] [-r ROUNDS] IFNAME VIP PORT COUNT SEED\n");
+			"usage: flowpick [-e] [-r ROUNDS] [-c CLIENT] IFNAME VIP PORT COUNT SEED\n");
 		return 2;
 	}
 	family = strchr(argv[optind + 1], ':') ? AF_INET6 : AF_INET;
@@ -243,6 +258,11 @@ int main(int argc, char **argv)
 			flows[i].client[15] = rnd;
 		}
 		flows[i].sport = 1024 + next_random() % 64512;
+		if (fixed_client) {
+			if (inet_pton(family, fixed_client, flows[i].client) != 1)
+				return 2;
+			flows[i].sport = atoi(argv[optind + 4]) + i;
+		}
 		if (run_flow(prog_fd, family, vip, port, &flows[i]))
 			return 1;
 		if (rounds > 1)

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
 #include <linux/bpf.h>
@@ -53,6 +54,8 @@
 #define VIP6_FLOW	"2001:db8::20"
 #define ROUTER4		"203.0.113.1"	/* sends ICMP errors */
 #define ROUTER6		"2001:db8:ffff::1"
+#define VIP4_GRACE	"192.0.2.40"	/* ring in a grace period */
+#define VIP6_GRACE	"2001:db8::40"
 
 enum { R_NONE, R4A, R4B, R6A, R6B, R_EMPTY, NR_REALS };
 
@@ -64,6 +67,7 @@ enum {
 	V4_RING, V4_RING_ICMP, V6_RING,
 	V_NO_RING, V_EMPTY, V_BAD_ID,
 	V4_FLOW, V6_FLOW,
+	V4_GRACE, V4_GRACE_UDP, V6_GRACE,
 };
 
 static const struct {
@@ -109,6 +113,12 @@ static const struct {
 	  { { 1, 65535, V4_FLOW, R4A, VIP_F_FLOW_SRC } } },
 	{ VIP6_FLOW, IPPROTO_TCP,
 	  { { 1, 65535, V6_FLOW, R6A, VIP_F_FLOW_SRC } } },
+	{ VIP4_GRACE, IPPROTO_TCP,
+	  { { 1, 65535, V4_GRACE, 0, VIP_F_RING | VIP_F_GRACE } } },
+	{ VIP4_GRACE, IPPROTO_UDP,
+	  { { 1, 65535, V4_GRACE_UDP, 0, VIP_F_RING | VIP_F_GRACE } } },
+	{ VIP6_GRACE, IPPROTO_TCP,
+	  { { 1, 65535, V6_GRACE, 0, VIP_F_RING | VIP_F_GRACE } } },
 };
 
 static const __u8 client_mac[ETH_ALEN] = { 0x02, 0, 0, 0, 0xc1, 0x01 };
@@ -116,12 +126,14 @@ static const __u8 director_mac[ETH_ALEN] = { 0x02, 0, 0, 0, 0xd1, 0x01 };
 
 static const char *const ev_names[EV_MAX] = {
 	"EV_FRAGMENT", "EV_TOO_BIG", "EV_NO_REAL", "EV_EXT_HDR",
-	"EV_ADJUST_HEAD", "EV_ICMP_QUOTE", "EV_ICMP_MTU_LOW",
+	"EV_ADJUST_HEAD", "EV_ICMP_QUOTE", "EV_ICMP_MTU_LOW", "EV_HINT",
 };
 
 static struct real reals_conf[NR_REALS];
 static struct config cfg;
 static int prog_fd, tables_fd, reals_fd, rings_fd, config_fd, ring_fd;
+static int prev_rings_fd, prev_fd;	/* prev_rings, and the grace VIPs' */
+static int grace_ends_fd;
 static int vip_table_fd;
 static struct vip_slot *vip_table;	/* the program's, mapped writable */
 static int vip_stats_fd, real_stats_fd, events_fd;
@@ -455,11 +467,18 @@ static struct pkt flow(const char *dst, __u8 protocol, __u16 dport)
 	return p;
 }
 
-/* The frame the program should send for in to real_id from saddr. */
-static void encap(struct frame *e, const struct frame *in, __u32 real_id,
-		  const __be32 *saddr)
+/*
+ * The frame the program should send for in to real_id from saddr, with
+ * the hint naming real prev_id (R_NONE: none): in IPv4 an option 0x9e,
+ * length 8, flags 0, a zero byte, the address (IHL 7); in IPv6 a
+ * destination options header (next header 60) of 24 bytes: next header,
+ * length 2, option 0x3e of 18 bytes (flags, zero, address), PadN 1, 0.
+ */
+static void encap_hint(struct frame *e, const struct frame *in,
+		       __u32 real_id, const __be32 *saddr, __u32 prev_id)
 {
 	const struct real *r = &reals_conf[real_id];
+	const struct real *prev = &reals_conf[prev_id];
 	int inner4 = in->family == AF_INET;
 	__u8 proto = inner4 ? IPPROTO_IPIP : IPPROTO_IPV6;
 
@@ -471,9 +490,9 @@ static void encap(struct frame *e, const struct frame *in, __u32 real_id,
 	if (r->family == AF_INET) {
 		put16(e, ETH_P_IP);
 		e->l3 = e->len;
-		put8(e, 0x45);
+		put8(e, prev_id ? 0x47 : 0x45);
 		put8(e, in->tos);
-		put16(e, in->l3_len + 20);
+		put16(e, in->l3_len + (prev_id ? 28 : 20));
 		put16(e, inner4 ? in->id : 0);
 		put16(e, !inner4 || (in->frag & IP_DF) ? IP_DF : 0);
 		put8(e, OUTER_TTL);
@@ -481,17 +500,39 @@ static void encap(struct frame *e, const struct frame *in, __u32 real_id,
 		put16(e, 0);
 		put(e, saddr, 4);
 		put(e, r->daddr, 4);
+		if (prev_id) {
+			put8(e, 0x9e);
+			put8(e, 8);
+			put16(e, 0);
+			put(e, prev->daddr, 4);
+		}
 		ipv4_csum(e);
 	} else {
 		put16(e, ETH_P_IPV6);
 		put32(e, 6U << 28 | (__u32)in->tos << 20);
-		put16(e, in->l3_len);
-		put8(e, proto);
+		put16(e, in->l3_len + (prev_id ? 24 : 0));
+		put8(e, prev_id ? 60 : proto);
 		put8(e, OUTER_TTL);
 		put(e, saddr, 16);
 		put(e, r->daddr, 16);
+		if (prev_id) {
+			put8(e, proto);
+			put8(e, 2);
+			put8(e, 0x3e);
+			put8(e, 18);
+			put16(e, 0);
+			put(e, prev->daddr, 16);
+			put8(e, 1);
+			put8(e, 0);
+		}
 	}
 	put(e, in->b + ETH_HLEN, in->len - ETH_HLEN);
+}
+
+static void encap(struct frame *e, const struct frame *in, __u32 real_id,
+		  const __be32 *saddr)
+{
+	encap_hint(e, in, real_id, saddr, R_NONE);
 }
 
 /* ---- the flow hash: murmur3's 64-bit finaliser ------------------------ */
@@ -695,9 +736,9 @@ static void run(const struct frame *in, const struct want *w)
 	compare(&got, out);
 	/* independent of the expected frame: a valid header sums to ~0 */
 	if (w->action == XDP_TX && get16(got.b + 12) == ETH_P_IP &&
-	    sum16(got.b + ETH_HLEN, 20) != 0xffff)
+	    sum16(got.b + ETH_HLEN, (got.b[ETH_HLEN] & 0xf) * 4) != 0xffff)
 		fail("outer IPv4 header sums to %#x, not 0xffff",
-		     sum16(got.b + ETH_HLEN, 20));
+		     sum16(got.b + ETH_HLEN, (got.b[ETH_HLEN] & 0xf) * 4));
 	for (ev = 0; ev < EV_MAX; ev++)
 		if (after.ev[ev] - before.ev[ev] != (__u64)(ev == w->event))
 			fail("%s +%llu, want +%d", ev_names[ev],
@@ -1388,6 +1429,13 @@ static void set_mtu(__u16 mtu)
 		die("bpf_map_update_elem(config_map)");
 }
 
+/*
+ * The MTU check counts the outer header and the room of a hint, hinted or
+ * not: 20 + 8 bytes in IPv4, 40 + 24 in IPv6.
+ */
+#define ROOM4	28
+#define ROOM6	64
+
 static void test_mtu(void)
 {
 	static const __u8 nop4[4] = { 1, 1, 1, 0 };
@@ -1395,54 +1443,58 @@ static void test_mtu(void)
 	struct frame f;
 
 	build(&f, &p);
-	set_mtu(f.l3_len + 20);
-	tx("mtu: 4in4 exactly at the MTU is sent", &f, V4_HTTP, R4A);
-	set_mtu(f.l3_len + 19);
+	set_mtu(f.l3_len + ROOM4);
+	tx("mtu: 4in4 at the MTU less a hint's room is sent", &f, V4_HTTP,
+	   R4A);
+	set_mtu(f.l3_len + ROOM4 - 1);
 	drop("mtu: 4in4 one byte over without DF drops, EV_TOO_BIG", &f,
 	     EV_TOO_BIG);
 	p.frag = IP_DF;
 	build(&f, &p);
-	too_big("mtu: 4in4 one byte over with DF: ICMP frag needed, MTU - 20",
-		&f, f.l3_len + 19 - 20);
+	too_big("mtu: 4in4 one byte over with DF: ICMP frag needed, MTU - 28",
+		&f, f.l3_len - 1);
 	start(&f, &p, nop4, sizeof(nop4));
 	l4(&f, &p);
 	payload(&f, PAYLOAD);
 	finish(&f);
-	set_mtu(f.l3_len + 19);
+	set_mtu(f.l3_len + ROOM4 - 1);
 	too_big("mtu: ICMP frag needed quotes IPv4 options and 8 bytes", &f,
-		f.l3_len + 19 - 20);
+		f.l3_len - 1);
 
 	p.frag = 0;
 	p.dport = 443;
 	build(&f, &p);
-	set_mtu(f.l3_len + 20);
-	drop("mtu: 4in6 counts a 40-byte outer header", &f, EV_TOO_BIG);
+	set_mtu(f.l3_len + ROOM6 - 1);
+	drop("mtu: 4in6 counts a 40-byte outer header and 24 of hint", &f,
+	     EV_TOO_BIG);
 	p.frag = IP_DF;
 	build(&f, &p);
-	too_big("mtu: 4in6 with DF: ICMP frag needed, MTU - 40", &f,
-		f.l3_len + 20 - 40);
+	too_big("mtu: 4in6 with DF: ICMP frag needed, MTU - 64", &f,
+		f.l3_len - 1);
 
 	p = flow(VIP6, IPPROTO_TCP, 80);
 	build(&f, &p);
-	set_mtu(f.l3_len + 40);
-	tx("mtu: 6in6 exactly at the MTU is sent", &f, V6_HTTP, R6A);
-	set_mtu(f.l3_len + 39);
-	too_big("mtu: 6in6 one byte over: ICMPv6 packet too big, MTU - 40",
-		&f, f.l3_len + 39 - 40);
+	set_mtu(f.l3_len + ROOM6);
+	tx("mtu: 6in6 at the MTU less a hint's room is sent", &f, V6_HTTP,
+	   R6A);
+	set_mtu(f.l3_len + ROOM6 - 1);
+	too_big("mtu: 6in6 one byte over: ICMPv6 packet too big, MTU - 64",
+		&f, f.l3_len - 1);
 	p.dport = 8080;
 	build(&f, &p);
-	set_mtu(f.l3_len + 20);
-	tx("mtu: 6in4 counts a 20-byte outer header", &f, V6_ALT, R4A);
-	set_mtu(f.l3_len + 19);
-	too_big("mtu: 6in4 one byte over: ICMPv6 packet too big, MTU - 20",
-		&f, f.l3_len + 19 - 20);
+	set_mtu(f.l3_len + ROOM4);
+	tx("mtu: 6in4 counts a 20-byte outer header and 8 of hint", &f,
+	   V6_ALT, R4A);
+	set_mtu(f.l3_len + ROOM4 - 1);
+	too_big("mtu: 6in4 one byte over: ICMPv6 packet too big, MTU - 28",
+		&f, f.l3_len - 1);
 
 	p = flow(VIP4, IPPROTO_UDP, 53);
 	start(&f, &p, NULL, 0);
 	l4(&f, &p);
 	finish(&f);
 	put_zeros(&f, 60 - f.len);
-	set_mtu(f.l3_len + 20);
+	set_mtu(f.l3_len + ROOM4);
 	tx("mtu: Ethernet padding is not counted", &f, V4_DNS, R4A);
 
 	set_mtu(0);
@@ -1970,6 +2022,138 @@ static void test_icmp_limits(void)
 	set_mtu(0);
 }
 
+/* ---- previous owners: the hint of a moved flow ------------------------ */
+
+/* The grace VIPs' previous owner of slot: prev_id, or R_NONE for none. */
+static void set_prev(__u32 slot, __u32 prev_id)
+{
+	__u32 owner = prev_id == R_NONE ? PREV_NONE : prev_id + 1;
+
+	if (bpf_map_update_elem(prev_fd, &slot, &owner, BPF_ANY))
+		die("bpf_map_update_elem(prev ring)");
+}
+
+/* A flow of p's kind, its sport moved until the ring gives it real_id. */
+static struct pkt flow_to(struct pkt p, __u32 real_id)
+{
+	while (ring_real(flow_hash(&p, 1)) != real_id)
+		p.sport++;
+	return p;
+}
+
+static void tx_hint(const char *name, const struct frame *in, __u32 vip_id,
+		    __u32 real_id, __u32 prev_id)
+{
+	struct frame out;
+	struct want w = { XDP_TX, &out, EV_HINT, vip_id, real_id };
+
+	encap_hint(&out, in, real_id, NULL, prev_id);
+	run(in, &w);
+	report(name);
+}
+
+/* When the grace VIPs' grace period ends, in CLOCK_MONOTONIC ns */
+static void set_grace_end(__u64 end)
+{
+	__u32 id;
+
+	for (id = V4_GRACE; id <= V6_GRACE; id++)
+		if (bpf_map_update_elem(grace_ends_fd, &id, &end, BPF_ANY))
+			die("bpf_map_update_elem(grace_ends)");
+}
+
+static __u64 monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void test_grace(void)
+{
+	struct pkt p = flow_to(flow(VIP4_GRACE, IPPROTO_TCP, 80), R4A);
+	__u32 slot = hash_slot(flow_hash(&p, 1)), id;
+	struct frame f;
+
+	build(&f, &p);
+	tx("grace: 4in4 on a slot without a previous owner: no hint", &f,
+	   V4_GRACE, R4A);
+	set_prev(slot, R4B);
+	tx_hint("grace: 4in4 hinted: IHL 7, option 0x9e naming the old real",
+		&f, V4_GRACE, R4A, R4B);
+	set_mtu(f.l3_len + ROOM4);
+	tx_hint("grace: hinted 4in4 at the MTU less a hint's room is sent",
+		&f, V4_GRACE, R4A, R4B);
+	set_mtu(f.l3_len + ROOM4 - 1);
+	drop("grace: hinted 4in4 one byte over drops, EV_TOO_BIG", &f,
+	     EV_TOO_BIG);
+	set_mtu(0);
+	set_grace_end(monotonic_ns() - 1);
+	tx("grace: a grace period just ended: no hint", &f, V4_GRACE, R4A);
+	set_grace_end(0);
+	tx("grace: no grace period ever started: no hint", &f, V4_GRACE,
+	   R4A);
+	set_grace_end(monotonic_ns() + 600000000000ULL);
+	tx_hint("grace: a grace period of ten more minutes: hinted", &f,
+		V4_GRACE, R4A, R4B);
+	set_prev(slot, R6A);
+	tx("grace: a previous real of the other family: no hint", &f,
+	   V4_GRACE, R4A);
+	set_prev(slot, R_EMPTY);
+	tx("grace: a previous real the loader has not filled: no hint", &f,
+	   V4_GRACE, R4A);
+	set_prev(slot, R_NONE);
+
+	p = flow_to(flow(VIP4_GRACE, IPPROTO_UDP, 53), R4A);
+	build(&f, &p);
+	set_prev(hash_slot(flow_hash(&p, 1)), R4B);
+	tx("grace: UDP on a slot with a previous owner: no hint", &f,
+	   V4_GRACE_UDP, R4A);
+	set_prev(hash_slot(flow_hash(&p, 1)), R_NONE);
+
+	/* a previous owner of the fragment's real's family: R4A-R4B, R6A-R6B */
+	p = flow(VIP4_GRACE, IPPROTO_TCP, 80);
+	p.frag = IP_MF;
+	build(&f, &p);
+	id = ring_real(flow_hash(&p, 0));
+	set_prev(hash_slot(flow_hash(&p, 0)), id % 2 ? id + 1 : id - 1);
+	tx("grace: a TCP fragment (hashed without ports): no hint", &f,
+	   V4_GRACE, id);
+	set_prev(hash_slot(flow_hash(&p, 0)), R_NONE);
+
+	p = flow_to(flow(VIP4_GRACE, IPPROTO_TCP, 80), R6A);
+	build(&f, &p);
+	set_prev(hash_slot(flow_hash(&p, 1)), R6B);
+	tx_hint("grace: 4in6 hinted: destination options 0x3e, PadN", &f,
+		V4_GRACE, R6A, R6B);
+	set_prev(hash_slot(flow_hash(&p, 1)), R_NONE);
+
+	p = flow_to(flow(VIP6_GRACE, IPPROTO_TCP, 443), R6B);
+	build(&f, &p);
+	set_prev(hash_slot(flow_hash(&p, 1)), R6A);
+	tx_hint("grace: 6in6 hinted", &f, V6_GRACE, R6B, R6A);
+	set_mtu(f.l3_len + ROOM6);
+	tx_hint("grace: hinted 6in6 at the MTU less a hint's room is sent",
+		&f, V6_GRACE, R6B, R6A);
+	set_mtu(0);
+	set_prev(hash_slot(flow_hash(&p, 1)), R_NONE);
+
+	p = flow_to(flow(VIP6_GRACE, IPPROTO_TCP, 443), R4B);
+	build(&f, &p);
+	set_prev(hash_slot(flow_hash(&p, 1)), R4A);
+	tx_hint("grace: 6in4 hinted", &f, V6_GRACE, R4B, R4A);
+
+	id = V6_GRACE;
+	if (bpf_map_delete_elem(prev_rings_fd, &id))
+		die("bpf_map_delete_elem(prev_rings)");
+	tx("grace: VIP flagged but without previous owners: no hint", &f,
+	   V6_GRACE, R4B);
+	if (bpf_map_update_elem(prev_rings_fd, &id, &prev_fd, BPF_ANY))
+		die("bpf_map_update_elem(prev_rings)");
+	set_prev(hash_slot(flow_hash(&p, 1)), R_NONE);
+}
+
 /* ---- setup ------------------------------------------------------------ */
 
 static int map_fd(struct bpf_object *obj, const char *name)
@@ -2057,6 +2241,18 @@ static void fill_maps(void)
 	for (id = V4_RING; id <= V6_RING; id++)
 		if (bpf_map_update_elem(rings_fd, &id, &ring_fd, BPF_ANY))
 			die("bpf_map_update_elem(vip_rings)");
+
+	/* the grace VIPs: the same ring, previous owners set per case */
+	prev_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "test_prev",
+				 sizeof(__u32), sizeof(__u32),
+				 MAGLEV_RING_SIZE, NULL);
+	if (prev_fd < 0)
+		die("bpf_map_create(prev ring)");
+	for (id = V4_GRACE; id <= V6_GRACE; id++)
+		if (bpf_map_update_elem(rings_fd, &id, &ring_fd, BPF_ANY) ||
+		    bpf_map_update_elem(prev_rings_fd, &id, &prev_fd, BPF_ANY))
+			die("bpf_map_update_elem(vip_rings, prev_rings)");
+	set_grace_end(~0ULL);
 }
 
 static int print_warnings(enum libbpf_print_level level, const char *fmt,
@@ -2084,6 +2280,8 @@ static struct bpf_object *setup(const char *path)
 	vip_table_fd = map_fd(obj, "first_vip_table");
 	reals_fd = map_fd(obj, "reals");
 	rings_fd = map_fd(obj, "vip_rings");
+	prev_rings_fd = map_fd(obj, "prev_rings");
+	grace_ends_fd = map_fd(obj, "grace_ends");
 	config_fd = map_fd(obj, "config_map");
 	vip_stats_fd = map_fd(obj, "vip_stats");
 	real_stats_fd = map_fd(obj, "real_stats");
@@ -2134,6 +2332,7 @@ int main(int argc, char **argv)
 	test_not_ip();
 	test_mtu();
 	test_ring();
+	test_grace();
 	test_flow_src();
 	test_icmp_forward();
 	test_icmp_hash();

@@ -6,7 +6,8 @@
     tests/vip_table.py --same-slot N
 
 
-Prints one line per port range, "VIP PROTOCOL PORTS VIP_ID RING", and
+Prints one line per port range, "VIP PROTOCOL PORTS VIP_ID RING", RING
+followed by " grace" while the VIP is in a grace period, and
 fails when a key is not where the program looks for it: within
 VIP_PROBES_MAX slots of its hash, with no empty slot on the way. The
 table is the map vip_tables[0] of the pinned vip_tables, mapped with
@@ -111,9 +112,10 @@ def main():
         for r in range(min(nr, RANGES)):
             pmin, pmax, vip_id, _, flags = struct.unpack_from(
                 "=HHIII", raw, 24 + 16 * r)
-            lines.append("%s %d %d-%d %d %s" % (
+            lines.append("%s %d %d-%d %d %s%s" % (
                 addr, protocol, pmin, pmax, vip_id,
-                "ring" if flags & 1 else "-"))
+                "ring" if flags & 1 else "-",
+                " grace" if flags & 4 else ""))
     print("\n".join(sorted(lines)))
     if bad:
         sys.exit("vip_table.py: misplaced: " + "; ".join(bad))

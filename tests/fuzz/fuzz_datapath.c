@@ -8,8 +8,9 @@
  * own flow hash (murmur3's fmix64), checksums and frame writer. The model
  * says what must come out of each frame: XDP_PASS untouched, XDP_DROP
  * (MTU without DF, no usable real, a too big below the minimum MTU), an
- * ICMP/ICMPv6 "too big" to the sender, or the exact tunnelled frame,
- * ICMP errors about a VIP's flows to the flow's real.
+ * ICMP/ICMPv6 "too big" to the sender, or the exact tunnelled frame, with
+ * the hint naming a moved TCP flow's previous real when its VIP is in a
+ * grace period; ICMP errors about a VIP's flows to the flow's real.
  *
  * Checked per frame, each property counted on its own:
  *   1 never XDP_ABORTED (nor any verdict but PASS, DROP, TX)
@@ -85,6 +86,7 @@ static struct vip_conf vips[32];
 static int nr_vips;
 static struct real reals[MAX_REALS];
 static __u32 *rings[MAX_VIPS];
+static __u32 *prevs[MAX_VIPS];	/* previous owners: real_id + 1, or 0 */
 static struct config cfg;
 
 static const __u8 dir_mac[ETH_ALEN] = { 0x02, 0, 0, 0, 0, 0x10 };
@@ -161,8 +163,25 @@ static void set_ring(__u32 vip_id, const __u32 *ids, int n)
 		rings[vip_id][slot] = ids[mix32(slot ^ vip_id) % n];
 }
 
+/* Previous owners in a grace period, the same way: entries prev_id + 1. */
+static void set_prevs(__u32 vip_id, const __u32 *owners, int n)
+{
+	__u32 slot;
+
+	prevs[vip_id] = malloc(MAGLEV_RING_SIZE * sizeof(__u32));
+	if (!prevs[vip_id])
+		die("malloc");
+	for (slot = 0; slot < MAGLEV_RING_SIZE; slot++)
+		prevs[vip_id][slot] = owners[mix32(slot + vip_id) % n];
+}
+
 static void build_config(void)
 {
+	/* mostly none; reals of both families, empty, out of range */
+	static const __u32 prev_owners[] = {
+		PREV_NONE, PREV_NONE, PREV_NONE, 0 + 1, 5 + 1, 2 + 1, 9 + 1,
+		NO_REAL + 1, BAD_REAL + 1,
+	};
 	static const __u32 ring_a[] = { 4, 5, 6, 7 };
 	static const __u32 ring_b[] = { 8, 9, 10, 11 };
 	static const __u32 ring_bad[] = { 0, 1, 2, 3, NO_REAL, BAD_REAL };
@@ -186,18 +205,23 @@ static void build_config(void)
 	set_ring(12, ring_bad, ARRAY_SIZE(ring_bad));
 	set_ring(24, ring_mixed, ARRAY_SIZE(ring_mixed));
 	/* vip_id 13 has VIP_F_RING and no ring: no usable real */
+	set_prevs(10, prev_owners, ARRAY_SIZE(prev_owners));
+	set_prevs(12, prev_owners, ARRAY_SIZE(prev_owners));
+	set_prevs(24, prev_owners, ARRAY_SIZE(prev_owners));
+	set_prevs(11, prev_owners, ARRAY_SIZE(prev_owners));
 
 	v = add_vip("192.0.2.1", P_TCP, 3);
 	set_range(v, 0, 80, 81, 1, 0, 0);
-	set_range(v, 1, 443, 443, 10, 0, VIP_F_RING);
+	set_range(v, 1, 443, 443, 10, 0, VIP_F_RING | VIP_F_GRACE);
 	set_range(v, 2, 8000, 8999, 2, 2, 0);		/* 4in6 */
 	v = add_vip("192.0.2.1", P_UDP, 2);
 	set_range(v, 0, 53, 53, 3, 1, VIP_F_FLOW_SRC);
-	set_range(v, 1, 1000, 65535, 12, 0, VIP_F_RING);
+	set_range(v, 1, 1000, 65535, 12, 0, VIP_F_RING | VIP_F_GRACE);
 	v = add_vip("192.0.2.1", P_ICMP, 1);
 	set_range(v, 0, 0, 0, 4, 0, 0);
 	v = add_vip("192.0.2.2", P_TCP, 1);
-	set_range(v, 0, 1, 65535, 11, 0, VIP_F_RING);	/* fragments too */
+	set_range(v, 0, 1, 65535, 11, 0,		/* fragments too */
+		  VIP_F_RING | VIP_F_GRACE);
 	v = add_vip("192.0.2.2", P_GRE, 1);
 	set_range(v, 0, 0, 0, 5, NO_REAL, 0);
 	add_vip("192.0.2.2", P_UDP, 0);			/* no range */
@@ -218,14 +242,15 @@ static void build_config(void)
 
 	v = add_vip("2001:db8::1", P_TCP, 3);
 	set_range(v, 0, 80, 81, 20, 2, 0);
-	set_range(v, 1, 443, 443, 11, 0, VIP_F_RING);
+	set_range(v, 1, 443, 443, 11, 0, VIP_F_RING | VIP_F_GRACE);
 	set_range(v, 2, 8080, 8080, 21, 0, 0);		/* 6in4 */
 	v = add_vip("2001:db8::1", P_UDP, 1);
 	set_range(v, 0, 1, 65535, 22, 3, VIP_F_FLOW_SRC);
 	v = add_vip("2001:db8::1", P_ICMPV6, 1);
 	set_range(v, 0, 0, 0, 23, 3, 0);
 	v = add_vip("2001:db8::2", P_TCP, 1);
-	set_range(v, 0, 1000, 2000, 24, 0, VIP_F_RING | VIP_F_FLOW_SRC);
+	set_range(v, 0, 1000, 2000, 24, 0,
+		  VIP_F_RING | VIP_F_FLOW_SRC | VIP_F_GRACE);
 	v = add_vip("2001:db8::2", P_NONE, 1);
 	set_range(v, 0, 0, 0, 25, 2, 0);
 	v = add_vip("2001:db8::2", P_UDP, 1);
@@ -315,8 +340,9 @@ enum outcome {
 	O_NOT_IP, O_VLAN, O_BAD4, O_BAD6, O_NO_VIP, O_NO_RANGE, O_FRAGMENT,
 	O_EXT_HDR, O_NO_REAL, O_BIG_DROP, O_ICMP4, O_ICMP6, O_TX4IN4,
 	O_TX6IN6, O_TX4IN6, O_TX6IN4, O_TX_RING, O_TX_FLOW_SRC, O_TX_FRAG,
-	O_TX_EXT, O_TX_OPTIONS, O_TX_PADDED, O_TX_PORTLESS, O_ICMP_FORWARD,
-	O_ICMP_QUOTE, O_ICMP_MTU_LOW, O_ICMP_BIG, NR_OUTCOMES
+	O_TX_EXT, O_TX_OPTIONS, O_TX_PADDED, O_TX_PORTLESS, O_TX_HINT4,
+	O_TX_HINT6, O_ICMP_FORWARD, O_ICMP_QUOTE, O_ICMP_MTU_LOW, O_ICMP_BIG,
+	NR_OUTCOMES
 };
 
 static const char *const outcome_names[NR_OUTCOMES] = {
@@ -324,9 +350,9 @@ static const char *const outcome_names[NR_OUTCOMES] = {
 	"fragment", "ext_hdr", "no real", "too big dropped", "ICMP too big",
 	"ICMPv6 too big", "4in4", "6in6", "4in6", "6in4", "ring", "flow-src",
 	"tunnelled fragment", "tunnelled ext headers", "tunnelled options",
-	"tunnelled padded", "tunnelled port-less", "ICMP error forwarded",
-	"ICMP quote unreadable", "ICMP too big below the minimum",
-	"ICMP error too big to tunnel",
+	"tunnelled padded", "tunnelled port-less", "hinted in IPv4",
+	"hinted in IPv6", "ICMP error forwarded", "ICMP quote unreadable",
+	"ICMP too big below the minimum", "ICMP error too big to tunnel",
 };
 
 struct expect {
@@ -564,11 +590,34 @@ static void model_too_big(const __u8 *f, const struct inner *in, int olen,
 	e->out_len = 14 + hdrs + quote;
 }
 
+/*
+ * The hint: IPv4 option 0x9e, 8 bytes (type, length, flags 0, 0, address)
+ * after a 20-byte header, IHL 7; IPv6 destination options (next header
+ * 60) of 24 bytes: next header, 2, option 0x3e of 18 bytes (flags 0, 0,
+ * address), PadN (1, 0).
+ */
+static void model_hint(__u8 *h, int v4, __u8 proto, const struct real *prev)
+{
+	if (v4) {
+		h[0] = 0x9e;
+		h[1] = 8;
+		memcpy(h + 4, prev->daddr, 4);
+		return;
+	}
+	h[0] = proto;
+	h[1] = 2;
+	h[2] = 0x3e;
+	h[3] = 18;
+	memcpy(h + 6, prev->daddr, 16);
+	h[22] = 1;
+}
+
 static void model_outer(const __u8 *f, int len, const struct inner *in,
 			const struct vip_range *r, const struct real *real,
-			__u32 hash, struct expect *e)
+			__u32 hash, const struct real *prev, struct expect *e)
 {
-	int v4 = real->family == AF_INET, olen = v4 ? 20 : 40, i;
+	int v4 = real->family == AF_INET, i;
+	int hint = prev ? (v4 ? 8 : 24) : 0, olen = (v4 ? 20 : 40) + hint;
 	__u8 *o = e->out, *ip = o + 14, proto;
 	__u32 words[4];
 
@@ -588,10 +637,12 @@ static void model_outer(const __u8 *f, int len, const struct inner *in,
 	memcpy(o + 6, cfg.smac, ETH_ALEN);
 	put16(o + 12, v4 ? ETH_P_IP : ETH_P_IPV6);
 	memset(ip, 0, olen);
+	if (prev)
+		model_hint(ip + olen - hint, v4, proto, prev);
 	if (v4) {
-		ip[0] = 0x45;
+		ip[0] = 0x40 | olen / 4;
 		ip[1] = in->tos;
-		put16(ip + 2, in->l3_len + 20);
+		put16(ip + 2, in->l3_len + olen);
 		if (in->family == AF_INET)
 			memcpy(ip + 4, f + 18, 2);	/* identification */
 		if (in->df)
@@ -600,11 +651,11 @@ static void model_outer(const __u8 *f, int len, const struct inner *in,
 		ip[9] = proto;
 		memcpy(ip + 12, words, 4);
 		memcpy(ip + 16, real->daddr, 4);
-		put16(ip + 10, ~fold(sum_bytes(ip, 20, 0)));
+		put16(ip + 10, ~fold(sum_bytes(ip, olen, 0)));
 	} else {
 		put32(ip, 6U << 28 | (__u32)in->tos << 20);
-		put16(ip + 4, in->l3_len);
-		ip[6] = proto;
+		put16(ip + 4, in->l3_len + hint);
+		ip[6] = prev ? 60 : proto;
 		ip[7] = TTL;
 		memcpy(ip + 8, words, 16);
 		memcpy(ip + 24, real->daddr, 16);
@@ -630,6 +681,30 @@ static void model_outer(const __u8 *f, int len, const struct inner *in,
 		e->outcomes |= 1U << O_TX_PADDED;
 	if (in->protocol != P_TCP && in->protocol != P_UDP)
 		e->outcomes |= 1U << O_TX_PORTLESS;
+	if (prev) {
+		e->events |= 1U << EV_HINT;
+		e->outcomes |= 1U << (v4 ? O_TX_HINT4 : O_TX_HINT6);
+	}
+}
+
+/*
+ * A TCP flow (not a fragment) of a VIP in a grace period, on a slot with
+ * a previous owner that is a filled real of the outer header's family.
+ */
+static const struct real *model_prev(const struct inner *in,
+				     const struct vip_range *r,
+				     const struct real *real, __u32 hash)
+{
+	__u32 owner;
+
+	if (!(r->flags & VIP_F_GRACE) || in->protocol != P_TCP ||
+	    in->fragment || !prevs[r->vip_id])
+		return NULL;
+	owner = prevs[r->vip_id][(__u64)hash * MAGLEV_RING_SIZE >> 32];
+	if (owner == PREV_NONE || owner - 1 >= MAX_REALS ||
+	    reals[owner - 1].family != real->family)
+		return NULL;
+	return &reals[owner - 1];
 }
 
 static __u32 get32(const __u8 *p)
@@ -758,7 +833,7 @@ static int model_icmp(const __u8 *f, int len, const struct inner *in,
 	e->real_id = id;
 	e->icmp_error = 1;
 	e->outcomes |= 1U << O_ICMP_FORWARD;
-	model_outer(f, len, in, r, real, hash, e);
+	model_outer(f, len, in, r, real, hash, NULL, e);
 	return 1;
 }
 
@@ -798,7 +873,8 @@ static void model(const __u8 *f, int len, struct expect *e)
 		e->outcomes |= 1U << O_NO_REAL;
 		return;
 	}
-	olen = real->family == AF_INET ? 20 : 40;
+	/* the MTU check counts a hint's room, hinted or not */
+	olen = real->family == AF_INET ? 20 + 8 : 40 + 24;
 	if (cfg.mtu && in.l3_len + olen > cfg.mtu) {
 		e->events |= 1U << EV_TOO_BIG;
 		if (in.family == AF_INET6 ||
@@ -812,7 +888,8 @@ static void model(const __u8 *f, int len, struct expect *e)
 	}
 	e->vip_id = r->vip_id;
 	e->real_id = id;
-	model_outer(f, len, &in, r, real, hash, e);
+	model_outer(f, len, &in, r, real, hash, model_prev(&in, r, real, hash),
+		    e);
 }
 
 /* ---- properties that hold whatever the model says --------------------- */
@@ -928,11 +1005,17 @@ static const char *check_outer(const __u8 *f, int len, const __u8 *o,
 		return "TX frame is not IPv4 or IPv6";
 	if (memcmp(o + 6, cfg.smac, ETH_ALEN))
 		return "TX source MAC is not the interface's";
-	if (o4 && (ip[0] != 0x45 || fold(sum_bytes(ip, 20, 0)) != 0xffff))
+	/* a hint: IHL 7 with option 0x9e, or destination options 0x3e */
+	if (o4 && ip[0] == 0x47 && ip[20] == 0x9e && ip[21] == 8)
+		hl = 28;
+	if (!o4 && ip[6] == 60 && ip[41] == 2 && ip[42] == 0x3e)
+		hl = 64;
+	if (o4 && (ip[0] != 0x40 + hl / 4 ||
+		   fold(sum_bytes(ip, hl, 0)) != 0xffff))
 		return "outer IPv4 version, ihl or checksum wrong";
 	if (!o4 && ip[0] >> 4 != 6)
 		return "outer IPv6 version wrong";
-	proto = o4 ? ip[9] : ip[6];
+	proto = o4 ? ip[9] : hl > 40 ? ip[40] : ip[6];
 	if (proto == P_ICMP || proto == P_ICMPV6) {
 		/* an answer to the sender: checksums and the quote */
 		if (proto != (o4 ? P_ICMP : P_ICMPV6))
@@ -956,9 +1039,9 @@ static const char *check_outer(const __u8 *f, int len, const __u8 *o,
 	if (olen_total != len + hl || memcmp(ip + hl, f + 14, len - 14))
 		return "inner bytes changed";
 	l3 = inner_l3_len(f + 14, i4 ? AF_INET : AF_INET6);
-	if (o4 && (get16(ip + 2) != l3 + 20 || ip[8] != TTL))
+	if (o4 && (get16(ip + 2) != l3 + hl || ip[8] != TTL))
 		return "outer IPv4 total length or TTL wrong";
-	if (!o4 && (get16(ip + 4) != l3 || ip[7] != TTL))
+	if (!o4 && (get16(ip + 4) != l3 + hl - 40 || ip[7] != TTL))
 		return "outer IPv6 payload length or hop limit wrong";
 	for (k = 0; k < MAX_REALS; k++)
 		if (reals[k].family == (o4 ? AF_INET : AF_INET6) &&
@@ -1595,6 +1678,9 @@ static void load_maps(struct bpf_object *obj)
 	int fd_table = bpf_object__find_map_fd_by_name(obj, "first_vip_table");
 	int fd_reals = bpf_object__find_map_fd_by_name(obj, "reals");
 	int fd_rings = bpf_object__find_map_fd_by_name(obj, "vip_rings");
+	int fd_prev_rings = bpf_object__find_map_fd_by_name(obj, "prev_rings");
+	int fd_grace_ends = bpf_object__find_map_fd_by_name(obj, "grace_ends");
+	__u64 never = ~0ULL;	/* grace periods that do not end */
 	static __u32 keys[MAGLEV_RING_SIZE];
 	__u32 id, n;
 	int fd;
@@ -1603,7 +1689,8 @@ static void load_maps(struct bpf_object *obj)
 	fd_vip_stats = bpf_object__find_map_fd_by_name(obj, "vip_stats");
 	fd_real_stats = bpf_object__find_map_fd_by_name(obj, "real_stats");
 	fd_events = bpf_object__find_map_fd_by_name(obj, "events");
-	if (fd_table < 0 || fd_reals < 0 || fd_rings < 0 || fd_config < 0 ||
+	if (fd_table < 0 || fd_reals < 0 || fd_rings < 0 ||
+	    fd_prev_rings < 0 || fd_grace_ends < 0 || fd_config < 0 ||
 	    fd_vip_stats < 0 || fd_real_stats < 0 || fd_events < 0)
 		die("the object lacks a map");
 	load_vips(fd_table);
@@ -1623,6 +1710,19 @@ static void load_maps(struct bpf_object *obj)
 						   NULL) ||
 		    bpf_map_update_elem(fd_rings, &id, &fd, BPF_ANY))
 			die("vip_rings");
+		close(fd);
+	}
+	for (id = 0; id < MAX_VIPS; id++) {
+		if (!prevs[id])
+			continue;
+		n = MAGLEV_RING_SIZE;
+		fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "prev", 4, 4,
+				    MAGLEV_RING_SIZE, NULL);
+		if (fd < 0 || bpf_map_update_batch(fd, keys, prevs[id], &n,
+						   NULL) ||
+		    bpf_map_update_elem(fd_prev_rings, &id, &fd, BPF_ANY) ||
+		    bpf_map_update_elem(fd_grace_ends, &id, &never, BPF_ANY))
+			die("prev_rings");
 		close(fd);
 	}
 	push_config();

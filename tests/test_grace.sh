@@ -1,0 +1,235 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Grace periods of xdp_iptunnel (connections survive changes of the real
+# set), seen in the frames the attached program sends (tests/flowpick runs
+# it once per flow and names the hint a frame carries): after --update,
+# exactly the flows whose real changed name their previous real; two
+# directors given the same updates agree on every hint; a second change
+# keeps earlier hints and a removed real stays reachable; the running
+# director ends the grace period (hints, flags and the kept real go);
+# --grace 0 turns it off; bad values are refused.
+#
+# Topology, in namespaces made here:
+#   xipt-grace-d: ga0 192.0.2.10/24 ---- ga1 (xipt-grace-rs) 192.0.2.11-14
+#                 gb0 (no address)  ---- gb1 (xipt-grace-rs)
+# Director A runs on ga0, director B on gb0; pins under
+# xdp_iptunnel/xipt-grace-d/ in the host's bpffs.
+
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+lb=$top/xdp_iptunnel
+pick=$top/tests/flowpick
+D=xipt-grace-d
+RS=xipt-grace-rs
+PINS=/sys/fs/bpf/xdp_iptunnel/$D
+VIP=192.0.2.33
+FLOWS=20000
+GRACE=6
+tmp=$(mktemp -d)
+. "$top/tests/tap.sh"
+
+in_d() { nsenter --net=/run/netns/$D "$@"; }
+
+cleanup() {
+	local pid
+	for pid in $(jobs -p); do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+	ip netns del $D 2>/dev/null || true
+	ip netns del $RS 2>/dev/null || true
+	rm -rf "$PINS"
+	rmdir /sys/fs/bpf/xdp_iptunnel 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+ip netns del $D 2>/dev/null || true
+ip netns del $RS 2>/dev/null || true
+ip netns add $D
+ip netns add $RS
+ip -n $D link add ga0 type veth peer name ga1 netns $RS
+ip -n $D link add gb0 type veth peer name gb1 netns $RS
+ip -n $D addr add 192.0.2.10/24 dev ga0
+for i in 11 12; do ip -n $RS addr add 192.0.2.$i/24 dev ga1; done
+for dev in ga0 gb0 lo; do ip -n $D link set $dev up; done
+for dev in ga1 gb1 lo; do ip -n $RS link set $dev up; done
+
+# director NAME IFNAME ARGS...: start one in the background, wait for it
+director() {
+	local name=$1 dev=$2 i
+	shift 2
+	nsenter --net=/run/netns/$D "$lb" -i "$dev" "$@" >"$tmp/$name.log" 2>&1 &
+	eval "${name}_pid=$!"
+	for i in $(seq 50); do
+		grep -q attached "$tmp/$name.log" && return 0
+		sleep 0.1
+	done
+	cat "$tmp/$name.log" >&2
+	return 1
+}
+
+stop_director() {
+	local pid
+	eval "pid=\$${1}_pid"
+	kill -INT "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+# update IFNAME ARGS...: --update the director on IFNAME
+update() {
+	local dev=$1
+	shift
+	in_d "$lb" -U -i "$dev" "$@" >/dev/null
+}
+
+picks() { in_d "$pick" "$1" $VIP 80 $FLOWS 7; }
+
+# flows BEFORE AFTER: per flow "REAL HINT REAL HINT" before and after
+# (HINT "-" when none)
+flows() {
+	awk '{ r = $5; h = $6 == "hint" ? $7 : "-" }
+	     FNR == NR { old[FNR] = r " " h; next }
+	     { print old[FNR], r, h }' "$1" "$2"
+}
+
+# hints BEFORE AFTER: "moved M hinted H wrong W": flows whose real
+# changed, flows with a hint, and hints other than the flow's old real
+hints() {
+	flows "$1" "$2" | awk '
+		$1 != $3 { m++ }
+		$4 != "-" { h++ }
+		($1 != $3 && $4 != $1) || ($1 == $3 && $4 != "-") { w++ }
+		END { printf "moved %d hinted %d wrong %d\n", m, h, w }'
+}
+
+svc="-a $VIP -p 80 -s 192.0.2.10 -m 02:00:00:00:00:01"
+three="-d 192.0.2.11 -d 192.0.2.12 -d 192.0.2.13"
+four="$three -d 192.0.2.14"
+
+out=$("$lb" -i lo --grace abc $svc $three 2>&1) && rc=0 || rc=$?
+check "--grace abc: one line, exit 1" \
+	test "$rc:$out" = "1:xdp_iptunnel: --grace 'abc': not a number of seconds 0-86400"
+check "--grace 86401: refused" \
+	sh -c "! '$lb' -i lo --grace 86401 $svc $three 2>/dev/null"
+
+director a ga0 --grace $GRACE $svc $three
+director b gb0 --grace $GRACE $svc $three
+picks ga0 >"$tmp/base"
+check "no hint before any change" test "$(grep -c hint "$tmp/base")" = 0
+
+# ---- a real added --------------------------------------------------------
+update ga0 --grace $GRACE $svc $four
+update gb0 --grace $GRACE $svc $four
+picks ga0 >"$tmp/added"
+picks gb0 >"$tmp/added_b"
+r=$(hints "$tmp/base" "$tmp/added")
+read -r _ moved _ hinted _ wrong <<<"$r"
+check "adding a 4th real: every moved flow names its previous real, no other ($r)" \
+	test "$wrong" = 0 -a "$moved" = "$hinted" -a "$moved" -gt $((FLOWS / 5))
+check "no flow names the added real" \
+	test "$(grep -c 'hint 192.0.2.14' "$tmp/added" || true)" = 0
+check "two directors given the same updates agree on every real and hint" \
+	cmp "$tmp/added" "$tmp/added_b"
+check "the VIP is flagged in the VIP table" \
+	sh -c "'$top/tests/vip_table.py' $PINS/ga0 | grep -q ' ring grace$'"
+
+# ---- a real removed in the grace period ------------------------------------
+update ga0 --grace $GRACE $svc -d 192.0.2.11 -d 192.0.2.13 -d 192.0.2.14
+picks ga0 >"$tmp/removed"
+# flows the removed real held name it; flows the first change moved and
+# the second did not keep their hint; a flow moved twice names its last
+# real only (hints: the old real, or none)
+held_by_removed() {
+	flows "$tmp/added" "$tmp/removed" |
+		awk '$1 == "192.0.2.12" { n++; if ($4 == "192.0.2.12") k++ }
+		     END { print n + 0, k + 0; exit !(n > 0 && n == k) }'
+}
+kept_hints() {
+	flows "$tmp/added" "$tmp/removed" |
+		awk '$2 != "-" && $1 == $3 { n++; if ($4 == $2) k++ }
+		     END { print n + 0, k + 0; exit !(n > 0 && n == k) }'
+}
+moved_twice() {
+	flows "$tmp/added" "$tmp/removed" |
+		awk '$2 != "-" && $1 != $3 { n++; if ($4 == $1) k++ }
+		     END { print n + 0, k + 0; exit !(n > 0 && n == k) }'
+}
+check "the removed real stays reachable: every flow it held names it" \
+	held_by_removed
+check "flows moved by the first change only keep their hint" kept_hints
+check "a flow moved twice names its last real only" moved_twice
+
+# ---- the running director ends the grace period ----------------------------
+check "director A ends the grace period itself" \
+	sh -c "for i in \$(seq 100); do grep -q 'grace period over' '$tmp/a.log' && exit 0; sleep 0.1; done; exit 1"
+picks ga0 >"$tmp/over"
+check "no hint once the grace period is over" test "$(grep -c hint "$tmp/over" || true)" = 0
+check "the VIP's grace flag is gone" \
+	sh -c "! '$top/tests/vip_table.py' $PINS/ga0 | grep -q grace"
+check "previous owners are gone" \
+	test "$(bpftool -j map dump pinned $PINS/ga0/prev_rings | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 0
+check "the removed real, kept for the grace period, is gone" \
+	test "$(bpftool -j map dump pinned $PINS/ga0/reals | grep -o '"family":2' | wc -l)" = 3
+check "every flow still reaches its real" \
+	cmp <(cut -d' ' -f1-5 "$tmp/removed") "$tmp/over"
+
+# ---- --grace 0 -------------------------------------------------------------
+update ga0 --grace 0 $svc $four
+picks ga0 >"$tmp/off"
+check "--grace 0: moved flows carry no hint" test "$(grep -c hint "$tmp/off" || true)" = 0
+check "--grace 0: the flows did move" \
+	test "$(hints "$tmp/over" "$tmp/off" | cut -d' ' -f2)" -gt $((FLOWS / 5))
+
+# ---- health checks ---------------------------------------------------------
+http() {
+	nsenter --net=/run/netns/$RS python3 -m http.server 80 --bind "$1" \
+		>/dev/null 2>&1 &
+	eval "http_${1//./_}=$!"
+}
+listening() {
+	local i
+	for i in $(seq 100); do
+		in_d bash -c "exec 3<>/dev/tcp/$1/80" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# await PATTERN FILE LINES: FILE has a line matching PATTERN after LINES
+await_log() {
+	local i
+	for i in $(seq 100); do
+		tail -n +"$(($3 + 1))" "$2" | grep -q "$1" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+http 192.0.2.11
+http 192.0.2.12
+listening 192.0.2.11
+listening 192.0.2.12
+two="-d 192.0.2.11 -d 192.0.2.12"
+stop_director a
+director a ga0 --grace 30 --check tcp --check-interval 1 --check-fall 2 \
+	--check-rise 2 $svc $two
+picks ga0 >"$tmp/h_base"
+seen=$(wc -l <"$tmp/a.log")
+kill -TERM "$http_192_0_2_12"
+wait "$http_192_0_2_12" 2>/dev/null || true
+check "a real fails its check" await_log "192.0.2.12 port 80 is down" "$tmp/a.log" "$seen"
+picks ga0 >"$tmp/h_down"
+check "a real that is down is never named: its flows move without a hint" \
+	test "$(grep -c hint "$tmp/h_down" || true)" = 0 -a \
+	     "$(grep -c ' 192.0.2.12$' "$tmp/h_down" || true)" = 0
+seen=$(wc -l <"$tmp/a.log")
+http 192.0.2.12
+check "the real comes back" await_log "192.0.2.12 port 80 is up" "$tmp/a.log" "$seen"
+picks ga0 >"$tmp/h_up"
+r=$(hints "$tmp/h_down" "$tmp/h_up")
+read -r _ moved _ hinted _ wrong <<<"$r"
+check "the flows it takes back name the real that held them meanwhile ($r)" \
+	test "$wrong" = 0 -a "$moved" = "$hinted" -a "$moved" -gt $((FLOWS / 3))
+
+summary

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * xdp_iptunnel --real: the real server's program (xdp_iptunnel_real_kern.c)
+ * and its maps. The host's addresses are its tunnel endpoints; the
+ * previous reals the program forwards to get their MACs from the kernel's
+ * neighbour table, resolved on demand.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "xdp_iptunnel_common.h"
+#include "xdp_iptunnel_user.h"
+
+static const char *const real_event_names[RS_MAX] = {
+	[RS_PLAIN] = "plain",
+	[RS_SYN] = "syn",
+	[RS_KNOWN] = "known",
+	[RS_COOKIE] = "cookie",
+	[RS_LAST_RESORT] = "last_resort",
+	[RS_FORWARDED] = "forwarded",
+	[RS_NO_PEER] = "no_peer",
+};
+
+int real_open_maps(struct real_server *rs, struct bpf_object *obj)
+{
+	rs->local_addrs = bpf_object__find_map_fd_by_name(obj, "local_addrs");
+	rs->peers = bpf_object__find_map_fd_by_name(obj, "peers");
+	rs->events = bpf_object__find_map_fd_by_name(obj, "real_events");
+	return rs->local_addrs < 0 || rs->peers < 0 || rs->events < 0 ?
+	       -ENOENT : 0;
+}
+
+/*
+ * Every address of the host, on any interface: a VIP on lo is harmless
+ * (nothing tunnels to it), and a tunnel address may live anywhere.
+ * IPv6 link-local addresses are left out: no director tunnels to them.
+ */
+int real_fill_addrs(struct real_server *rs)
+{
+	struct ifaddrs *list, *ifa;
+	struct tunnel_addr key;
+	char buf[INET6_ADDRSTRLEN];
+	int n = 0, err = 0;
+	__u8 yes = 1;
+
+	if (getifaddrs(&list))
+		return -errno;
+	for (ifa = list; ifa && !err; ifa = ifa->ifa_next) {
+		const struct sockaddr *sa = ifa->ifa_addr;
+
+		if (!sa || (sa->sa_family != AF_INET &&
+			    sa->sa_family != AF_INET6))
+			continue;
+		memset(&key, 0, sizeof(key));
+		key.family = sa->sa_family;
+		if (sa->sa_family == AF_INET) {
+			key.addr[0] = ((struct sockaddr_in *)sa)->sin_addr.s_addr;
+		} else {
+			const struct in6_addr *a6 =
+				&((struct sockaddr_in6 *)sa)->sin6_addr;
+
+			if (IN6_IS_ADDR_LINKLOCAL(a6))
+				continue;
+			memcpy(key.addr, a6, sizeof(key.addr));
+		}
+		if (bpf_map_update_elem(rs->local_addrs, &key, &yes, BPF_ANY)) {
+			err = -errno;
+			break;
+		}
+		inet_ntop(key.family, key.addr, buf, sizeof(buf));
+		printf("%s: --real: tunnels to %s (%s) end here\n", prog_name,
+		       buf, ifa->ifa_name);
+		n++;
+	}
+	freeifaddrs(list);
+	return err ? err : n;
+}
+
+/* Peers the program added unresolved: their MAC, once the kernel knows. */
+void real_resolve_peers(struct real_server *rs, const struct options *opt)
+{
+	struct tunnel_addr key, next;
+	char buf[INET6_ADDRSTRLEN];
+	struct ip_addr addr;
+	struct peer peer;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(rs->peers, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(rs->peers, &key, &peer) ||
+		    peer.resolved)
+			continue;
+		addr.family = key.family;
+		memcpy(addr.words, key.addr, sizeof(addr.words));
+		if (peer_mac(opt, &addr, peer.mac))
+			continue;
+		peer.resolved = 1;
+		if (bpf_map_update_elem(rs->peers, &key, &peer, BPF_EXIST))
+			continue;
+		inet_ntop(key.family, key.addr, buf, sizeof(buf));
+		printf("%s: --real: previous real %s is %02x:%02x:%02x:%02x:%02x:%02x\n",
+		       prog_name, buf, peer.mac[0], peer.mac[1], peer.mac[2],
+		       peer.mac[3], peer.mac[4], peer.mac[5]);
+	}
+}
+
+/* The counters since the start, and since the last line. */
+void real_print_stats(struct real_server *rs, bool json)
+{
+	int ncpus = libbpf_num_possible_cpus(), c;
+	__u64 total[RS_MAX] = {}, v[ncpus > 0 ? ncpus : 1];
+	__u32 i;
+
+	for (i = 0; i < RS_MAX; i++) {
+		if (ncpus > 0 && !bpf_map_lookup_elem(rs->events, &i, v))
+			for (c = 0; c < ncpus; c++)
+				total[i] += v[c];
+	}
+	if (json) {
+		printf("{\"real\":{");
+		for (i = 0; i < RS_MAX; i++)
+			printf("%s\"%s\":%llu", i ? "," : "",
+			       real_event_names[i], total[i]);
+		printf("}}\n");
+	} else {
+		printf("real:");
+		for (i = 0; i < RS_MAX; i++)
+			printf(" %s %llu (+%llu)", real_event_names[i], total[i],
+			       total[i] - rs->last[i]);
+		printf("\n");
+	}
+	memcpy(rs->last, total, sizeof(total));
+	fflush(stdout);
+}
