@@ -513,7 +513,7 @@ int check_vip_slots(const struct options *opt)
 		return 0;
 	if (err == -ENOMEM) {
 		fprintf(stderr, "%s: out of memory\n", prog_name);
-		return -1;
+		return err;
 	}
 	inet_ntop(opt->svc[bad].vip.family, opt->svc[bad].vip.words, vip,
 		  sizeof(vip));

@@ -100,7 +100,7 @@ struct director {
 	} applied;
 };
 
-/* xdp_iptunnel_opts.c */
+/* xdp_iptunnel_opts.c; the parsers are tests/fuzz/fuzz_cli.c's targets too */
 void print_usage(FILE *out);
 int bad_option(char opt, const char *value, const char *why);
 int bad_long_option(const char *opt, const char *value, const char *why);
