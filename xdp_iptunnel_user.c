@@ -1788,6 +1788,7 @@ static void remove_pins(const struct options *opt)
 	static const char *const names[] = {
 		"link", "vip_tables", "reals", "vip_rings", "config_map",
 		"vip_stats", "real_stats", "events",
+		"trace_ctl", "trace_buckets", "trace_ring",
 	};
 	char path[PATH_MAX];
 	size_t i;
