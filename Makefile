@@ -63,8 +63,10 @@ xdp_iptunnel_kern.o: xdp_iptunnel_kern.c xdp_iptunnel_common.h
 		"install libc6-dev-i386 (tests/deps.sh build)" >&2; exit 1)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-xdp_iptunnel: xdp_iptunnel_user.c xdp_iptunnel_common.h
-	$(CC) $(USER_CFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(USER_LDLIBS)
+USER_SRCS := xdp_iptunnel_user.c xdp_iptunnel_trace.c
+xdp_iptunnel: $(USER_SRCS) xdp_iptunnel_common.h xdp_iptunnel_trace.h
+	$(CC) $(USER_CFLAGS) $(CFLAGS) $(USER_SRCS) -o $@ $(LDFLAGS) \
+		$(USER_LDLIBS)
 
 clean:
 	rm -f xdp_iptunnel xdp_iptunnel_kern.o tests/flowpick

@@ -38,6 +38,7 @@
 #include <bpf/libbpf.h>
 
 #include "xdp_iptunnel_common.h"
+#include "xdp_iptunnel_trace.h"
 
 #define PROG_NAME		"xdp_iptunnel"
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
@@ -89,7 +90,8 @@ struct options {
 	bool json;
 	bool verbose;
 	unsigned int duration;	/* seconds, 0 = until interrupted */
-	enum { RUN, UPDATE, STOP } mode;
+	enum { RUN, UPDATE, STOP, TRACE } mode;
+	struct trace_options trace;	/* --trace [FILTER] */
 	bool keep;		/* leave it attached and pinned at exit */
 	struct ip_addr flow_src[2];	/* --flow-src prefixes, v4 and v6 */
 	int flow_src_len[2];
@@ -129,6 +131,9 @@ static void print_usage(FILE *out)
 		"    -U, --update   change the VIPs of the director running on -i\n"
 		"    -K, --keep     leave the director attached and pinned at exit\n"
 		"    --stop         detach a director left by --keep\n"
+		"    --trace [FILTER] print the decision on each packet of the director\n"
+		"       running on -i; FILTER: vip ADDR, client ADDR, port N, passed,\n"
+		"       dropped, sent, limit N (per second, 1000), joined by 'and'\n"
 		"    --flow-src <prefix> outer source per flow inside prefix (RSS)\n"
 		"    --check tcp[:port] | http[:port][/path]  health-check reals\n"
 		"    --check-interval <s> (2), --check-fall <n> (3), --check-rise <n> (2)\n"
@@ -508,12 +513,14 @@ enum {
 	OPT_CHECK_INTERVAL,
 	OPT_CHECK_FALL,
 	OPT_CHECK_RISE,
+	OPT_TRACE,
 };
 
 static const struct option long_options[] = {
 	{ "update", no_argument, NULL, 'U' },
 	{ "keep", no_argument, NULL, 'K' },
 	{ "stop", no_argument, NULL, OPT_STOP },
+	{ "trace", no_argument, NULL, OPT_TRACE },
 	{ "flow-src", required_argument, NULL, OPT_FLOW_SRC },
 	{ "check", required_argument, NULL, OPT_CHECK },
 	{ "check-interval", required_argument, NULL, OPT_CHECK_INTERVAL },
@@ -665,6 +672,9 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		case OPT_STOP:
 			opt->mode = STOP;
 			break;
+		case OPT_TRACE:
+			opt->mode = TRACE;
+			break;
 		case OPT_FLOW_SRC:
 			if (parse_flow_src(optarg, opt))
 				return -1;
@@ -728,14 +738,19 @@ static int parse_options(int argc, char **argv, struct options *opt)
 			return -1;
 		}
 	}
-	if (optind < argc)
+	/* the words after the options are the trace's filter */
+	if (opt->mode == TRACE && trace_parse_filter(argc - optind,
+						     argv + optind,
+						     &opt->trace))
+		return -1;
+	if (optind < argc && opt->mode != TRACE)
 		return bad_option('?', argv[optind], "unexpected argument");
 	if ((opt->xdp_flags & XDP_FLAGS_SKB_MODE) &&
 	    (opt->xdp_flags & XDP_FLAGS_DRV_MODE))
 		return bad_option('N', "-S", "-S and -N exclude each other");
 	if (!opt->ifindex)
 		return missing_option("-i <ifname|ifindex>");
-	if (opt->mode == STOP)
+	if (opt->mode == STOP || opt->mode == TRACE)
 		return 0;
 	if (!opt->nr_svc)
 		return missing_option("-a <vip-service-address>");
@@ -2409,6 +2424,13 @@ int main(int argc, char **argv)
 		printf("%s: stopped the director on %s\n", prog_name,
 		       opt.ifname);
 		ret = 0;
+		goto out;
+	}
+	if (opt.mode == TRACE) {
+		if (!mount_bpffs() &&
+		    !trace_run(opt.pin_dir, opt.ifname, &opt.trace, opt.json,
+			       opt.duration, &stop_signals))
+			ret = 0;
 		goto out;
 	}
 	if (resolve_macs(&opt))

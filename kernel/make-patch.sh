@@ -54,6 +54,7 @@ git add samples/bpf/Makefile
 git commit -q -m "samples/bpf/Makefile of $(basename "$tree")"
 
 cp "$top/xdp_iptunnel_kern.c" "$top/xdp_iptunnel_user.c" \
+	"$top/xdp_iptunnel_trace.c" "$top/xdp_iptunnel_trace.h" \
 	"$top/xdp_iptunnel_common.h" "$work/samples/bpf/"
 patch -s -F0 --no-backup-if-mismatch -d "$work" -p1 \
 	<"$top/kernel/samples-bpf-Makefile.diff" ||
@@ -80,6 +81,8 @@ so existing invocations work unchanged, and adds:
   with weights; tables built aside and switched in with one update
 - live updates of a running director through pinned maps, and
   optional health checks of the real servers
+- a per-packet decision trace (--trace [FILTER]) from a ring buffer,
+  filtered and rate-limited in the program, one flag check when off
 - parsing of IPv4 options, fragments and IPv6 extension headers
 - ICMP fragmentation needed / packet too big for datagrams that would
   exceed the MTU once tunnelled
