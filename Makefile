@@ -95,6 +95,7 @@ check: deps
 		"fuzz-cli=tests/fuzz/run_cli.sh 20" \
 		"sanitize=tests/test_sanitize.sh" \
 		"lb=tests/test_lb.sh" \
+		"trace=tests/test_trace.sh" \
 		"e2e=tests/e2e/run.sh" \
 		"e2e-lb=tests/e2e/test_lb_lab.sh" \
 		"ecmp=tests/e2e/test_ecmp.sh" \
