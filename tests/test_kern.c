@@ -1725,9 +1725,9 @@ static struct ring_buffer *trace_rb;
 static struct trace_record traced;	/* the first of the last run */
 static int nr_traced;
 
-static int keep_record(void *ctx __attribute__((unused)), void *data,
-		       size_t size)
+static int keep_record(void *ctx, void *data, size_t size)
 {
+	(void)ctx;
 	if (!nr_traced++ && size == sizeof(traced))
 		memcpy(&traced, data, size);
 	return 0;
