@@ -50,9 +50,11 @@ cflags="-I$top -g -Wall"
 check "ASan+UBSan build (clang -fsanitize=address,undefined -fno-omit-frame-pointer)" \
 	clang $cflags -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 		-fno-sanitize-recover=undefined "$USER_C" \
-		-o "$tmp/san/xdp_iptunnel" -lbpf -lelf -lz
+		"$top/xdp_iptunnel_trace.c" -o "$tmp/san/xdp_iptunnel" \
+		-lbpf -lelf -lz
 check "build for valgrind (cc -O2 -g, as make builds it)" \
-	cc $cflags -O2 "$USER_C" -o "$tmp/vg/xdp_iptunnel" -lbpf -lelf -lz
+	cc $cflags -O2 "$USER_C" "$top/xdp_iptunnel_trace.c" \
+		-o "$tmp/vg/xdp_iptunnel" -lbpf -lelf -lz
 cp "$KERN" "$tmp/san/"
 cp "$KERN" "$tmp/vg/"
 

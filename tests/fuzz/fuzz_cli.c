@@ -40,7 +40,8 @@
  *
  * Build (tests/fuzz/Makefile): clang -fsanitize=fuzzer,address,undefined
  * -Dmain=xdp_iptunnel_main -Dfuzz_one_input=LLVMFuzzerTestOneInput;
- * -DUSER_C='"path"' includes another copy of the loader.
+ * -DUSER_C='"path"' includes another copy of the loader, -DTRACE_C
+ * another copy of its trace (xdp_iptunnel_trace.c), which it links with.
  */
 
 /* -h makes parse_options() exit(0): come back here instead */
@@ -50,6 +51,10 @@
 #define USER_C "../../xdp_iptunnel_user.c"
 #endif
 #include USER_C
+#ifndef TRACE_C
+#define TRACE_C "../../xdp_iptunnel_trace.c"
+#endif
+#include TRACE_C
 
 #include <regex.h>
 #include <setjmp.h>
@@ -424,7 +429,7 @@ static void check_options(const struct options *o, const char *input)
 
 	if (o->ifindex <= 0 || !o->ifname[0])
 		broken("no interface after a successful parse", input);
-	if (o->mode == STOP)
+	if (o->mode == STOP || o->mode == TRACE)
 		return;
 	if (o->nr_svc < 1)
 		broken("no VIP after a successful parse", input);
