@@ -816,50 +816,61 @@ struct decision {
 	__u32 real_id;
 	__u32 hash;
 	__u64 bytes;		/* of the frame as received */
-	int why;		/* WHY_* */
+	int why;		/* WHY_*: 0, tunnelled, unless a step says */
 };
 
+/* The steps; why is set where a packet leaves them, not on the way. */
 static __always_inline int decide(struct xdp_md *ctx, struct decision *d)
 {
 	struct packet *pkt = &d->pkt;
 	struct vip_value *ranges;
 	struct config *cfg;
 	__u32 zero = 0;
-	int action;
+	int action, why;
 
 	d->bytes = ctx->data_end - ctx->data;
-	d->why = parse_address(ctx, pkt);
-	if (d->why)
+	why = parse_address(ctx, pkt);
+	if (why) {
+		d->why = why;
 		return XDP_PASS;
+	}
 	ranges = match_address(pkt);
-	d->why = !ranges ? WHY_NOT_VIP : WHY_MALFORMED;
-	if (!ranges || parse_datagram(ctx, pkt))
+	if (!ranges) {
+		d->why = WHY_NOT_VIP;
 		return XDP_PASS;
+	}
+	if (parse_datagram(ctx, pkt)) {
+		d->why = WHY_MALFORMED;
+		return XDP_PASS;
+	}
 	d->vip = match_ports(ranges, pkt);
-	d->why = pkt->fragment ? WHY_FRAGMENT : WHY_NO_PORT;
-	if (!d->vip)
+	if (!d->vip) {
+		d->why = pkt->fragment ? WHY_FRAGMENT : WHY_NO_PORT;
 		return XDP_PASS;
+	}
 	if (d->vip->flags & (VIP_F_RING | VIP_F_FLOW_SRC))
 		d->hash = flow_hash(pkt);
 	d->real = pick_real(pkt, d->vip, d->hash, &d->real_id);
-	d->why = WHY_NO_REAL;
 	if (!d->real) {
 		count_event(EV_NO_REAL);
+		d->why = WHY_NO_REAL;
 		return XDP_DROP;
 	}
 	cfg = bpf_map_lookup_elem(&config_map, &zero);
-	d->why = WHY_NO_CONFIG;
-	if (!cfg)
+	if (!cfg) {
+		d->why = WHY_NO_CONFIG;
 		return XDP_ABORTED;
-	d->why = WHY_TOO_BIG;
-	if (cfg->mtu && pkt->l3_len + outer_len(d->real) > cfg->mtu)
+	}
+	if (cfg->mtu && pkt->l3_len + outer_len(d->real) > cfg->mtu) {
+		d->why = WHY_TOO_BIG;
 		return report_too_big(ctx, pkt, cfg, d->real);
+	}
 	action = encapsulate(ctx, pkt, d->vip, d->real, cfg, d->hash);
-	d->why = WHY_NO_HEADROOM;
 	if (action == XDP_TX) {
-		d->why = WHY_TUNNELLED;
 		count_traffic(&vip_stats, d->vip->vip_id, d->bytes);
 		count_traffic(&real_stats, d->real_id, d->bytes);
+	} else {
+		d->why = WHY_NO_HEADROOM;
 	}
 	return action;
 }
@@ -873,17 +884,17 @@ static __always_inline int same_addr(const __be32 *a, const __be32 *b)
 
 /* The filter of xdp_iptunnel --trace, applied here: only what is asked. */
 static __always_inline int trace_wanted(const struct trace_ctl *ctl,
-					const struct packet *pkt, int action)
+					const struct trace_record *r)
 {
-	if (ctl->verdicts && !(ctl->verdicts & 1U << (action & 31)))
+	if (ctl->verdicts && !(ctl->verdicts & 1U << (r->verdict & 31)))
 		return 0;
-	if (ctl->vip_family && (ctl->vip_family != pkt->dst.family ||
-				!same_addr(ctl->vip, pkt->dst.addr)))
+	if (ctl->vip_family && (ctl->vip_family != r->family ||
+				!same_addr(ctl->vip, r->daddr)))
 		return 0;
-	if (ctl->client_family && (ctl->client_family != pkt->dst.family ||
-				   !same_addr(ctl->client, pkt->saddr)))
+	if (ctl->client_family && (ctl->client_family != r->family ||
+				   !same_addr(ctl->client, r->saddr)))
 		return 0;
-	return !ctl->port || ctl->port == pkt->sport || ctl->port == pkt->dport;
+	return !ctl->port || ctl->port == r->sport || ctl->port == r->dport;
 }
 
 /*
@@ -936,53 +947,73 @@ static __always_inline void trace_outer(struct xdp_md *ctx,
 	}
 }
 
-static __always_inline void trace(struct xdp_md *ctx, const struct decision *d,
-				  int action, const struct trace_ctl *ctl)
+/*
+ * A global function: the verifier checks it once, not once for each way
+ * the data path can end. decided: the record without time or outer header.
+ */
+__noinline int trace_write(struct xdp_md *ctx,
+			   const struct trace_record *decided)
 {
-	const struct packet *pkt = &d->pkt;
 	struct trace_bucket *bucket;
 	struct trace_record *r;
-	__u64 now = bpf_ktime_get_ns();
+	struct trace_ctl *ctl;
+	__u32 zero = 0;
+	__u64 now;
 
-	if (now >= ctl->expires_ns || !trace_wanted(ctl, pkt, action))
-		return;
+	ctl = bpf_map_lookup_elem(&trace_ctl, &zero);
+	if (!ctl || !decided)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (now >= ctl->expires_ns || !trace_wanted(ctl, decided))
+		return 0;
 	bucket = trace_allowed(ctl, now);
 	if (!bucket)
-		return;
+		return 0;
 	r = bpf_ringbuf_reserve(&trace_ring, sizeof(*r), 0);
 	if (!r) {
 		bucket->lost += 1;
-		return;
+		return 0;
 	}
-	__builtin_memset(r, 0, sizeof(*r));
+	__builtin_memcpy(r, decided, sizeof(*r));
 	r->time_ns = now;
-	r->ifindex = ctx->ingress_ifindex;
-	r->len = d->bytes;
-	r->verdict = action;
-	r->reason = d->why;
-	r->family = pkt->dst.family;
-	r->protocol = pkt->dst.protocol;
-	__builtin_memcpy(r->saddr, pkt->saddr, sizeof(r->saddr));
-	__builtin_memcpy(r->daddr, pkt->dst.addr, sizeof(r->daddr));
-	r->sport = pkt->sport;
-	r->dport = pkt->dport;
+	if (r->verdict == XDP_TX && r->reason == WHY_TUNNELLED)
+		trace_outer(ctx, r);
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+/* The decision as a record: what the steps chose, read through them. */
+static __always_inline void trace(struct xdp_md *ctx, const struct decision *d,
+				  int action)
+{
+	const struct packet *pkt = &d->pkt;
+	struct trace_record r = {};
+
+	r.ifindex = ctx->ingress_ifindex;
+	r.len = d->bytes;
+	r.verdict = action;
+	r.reason = d->why;
+	r.family = pkt->dst.family;
+	r.protocol = pkt->dst.protocol;
+	__builtin_memcpy(r.saddr, pkt->saddr, sizeof(r.saddr));
+	__builtin_memcpy(r.daddr, pkt->dst.addr, sizeof(r.daddr));
+	r.sport = pkt->sport;
+	r.dport = pkt->dport;
 	if (d->vip) {
-		r->flags |= TRACE_F_VIP;
-		r->vip_id = d->vip->vip_id;
-		r->port_min = d->vip->port_min;
-		r->port_max = d->vip->port_max;
+		r.flags |= TRACE_F_VIP;
+		r.vip_id = d->vip->vip_id;
+		r.port_min = d->vip->port_min;
+		r.port_max = d->vip->port_max;
 		if (d->vip->flags & VIP_F_RING) {
-			r->flags |= TRACE_F_SLOT;
-			r->slot = ring_slot(d->hash);
+			r.flags |= TRACE_F_SLOT;
+			r.slot = ring_slot(d->hash);
 		}
 	}
 	if (d->real) {
-		r->flags |= TRACE_F_REAL;
-		r->real_id = d->real_id;
+		r.flags |= TRACE_F_REAL;
+		r.real_id = d->real_id;
 	}
-	if (action == XDP_TX && d->why == WHY_TUNNELLED)
-		trace_outer(ctx, r);
-	bpf_ringbuf_submit(r, 0);
+	trace_write(ctx, &r);
 }
 
 /*
@@ -1000,7 +1031,7 @@ int xdp_iptunnel(struct xdp_md *ctx)
 	action = decide(ctx, &d);
 	ctl = bpf_map_lookup_elem(&trace_ctl, &zero);
 	if (ctl && ctl->expires_ns)
-		trace(ctx, &d, action, ctl);
+		trace(ctx, &d, action);
 	return action;
 }
 

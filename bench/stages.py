@@ -27,8 +27,8 @@ OURS = ("static __always_inline int decide(struct xdp_md *ctx, "
         "struct decision *d)", "stage", [
     ("parse address", "ranges = match_address(pkt);",
      "return XDP_PASS;"),
-    ("+ match address", "d->why = !ranges ? WHY_NOT_VIP : WHY_MALFORMED;",
-     "return ranges ? XDP_PASS : XDP_DROP;"),
+    ("+ match address", "if (parse_datagram(ctx, pkt)) {",
+     "return XDP_PASS;"),
     ("+ parse datagram", "d->vip = match_ports(ranges, pkt);",
      "return XDP_PASS;"),
     # the ports stay in use: with dport alone, clang recomputes the L4
