@@ -1901,7 +1901,13 @@ static void test_trace_reasons(void)
 				 R6A, 1, 0, 1 };
 	check_trace("trace: 4in6 tunnelled, outer IPv6", &f, &p, &w);
 
-	p = flow(VIP6, IPPROTO_TCP, 8080);
+	p = flow(VIP6, IPPROTO_TCP, 80);
+	build(&f, &p);
+	w = (struct want_trace){ XDP_TX, WHY_TUNNELLED, V6_HTTP, 80, 80,
+				 R6A, 1, 0, 1 };
+	check_trace("trace: 6in6 tunnelled", &f, &p, &w);
+
+	p.dport = 8080;
 	build(&f, &p);
 	w = (struct want_trace){ XDP_TX, WHY_TUNNELLED, V6_ALT, 8080, 8080,
 				 R4A, 1, 0, 1 };
