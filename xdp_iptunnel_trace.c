@@ -435,10 +435,13 @@ int trace_run(const char *pin_dir, const char *ifname,
 	int ret = -1, err;
 
 	tr.nr_cpus = libbpf_num_possible_cpus();
-	tr.percpu = calloc(tr.nr_cpus > 0 ? tr.nr_cpus : 1,
-			   sizeof(*tr.percpu));
-	if (!tr.percpu)
+	if (tr.nr_cpus > 0)
+		tr.percpu = calloc(tr.nr_cpus, sizeof(*tr.percpu));
+	if (!tr.percpu) {
+		fprintf(stderr, "%s: cannot count the CPUs: %s\n", TRACE_NAME,
+			strerror(tr.nr_cpus < 0 ? -tr.nr_cpus : ENOMEM));
 		goto out;
+	}
 	tr.ctl_fd = open_pin(pin_dir, ifname, "trace_ctl");
 	if (tr.ctl_fd < 0)
 		goto out;
