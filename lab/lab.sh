@@ -122,8 +122,8 @@ say "The director's statistics at exit"
 grep -E '^(vip|real|proto|events)' "$LAB_RUN/director.log" | tail -n $((nreals + 3)) |
 	sed 's/^/  /'
 
-say "The director's decisions: xdp_iptunnel -i eth0 --trace vip $vip"
-grep -v '^xdp_iptunnel: ' "$LAB_RUN/trace.log" | head -n 6 |
+say "The director's decisions (the first 3): xdp_iptunnel -i eth0 --trace vip $vip"
+grep -v '^xdp_iptunnel: ' "$LAB_RUN/trace.log" | head -n 3 |
 	sed -e 's/^/  /' -e 's/; /;\n      /g'
 grep '^xdp_iptunnel: trace stopped' "$LAB_RUN/trace.log" | sed 's/^/  /'
 cat <<EOT
@@ -136,7 +136,8 @@ cat <<EOT
                             Maglev table that the flow's hash chose
   outer ipvX A > B          the outer header written: director > real
   Passed and dropped packets say why too (not a VIP, port outside the
-  ranges, fragment, no usable real, too big, ...): README, "The trace".
+  ranges, fragment, no usable real, too big, ...): README, "Reading
+  the trace".
 EOT
 
 if [ -n "$keep" ]; then
