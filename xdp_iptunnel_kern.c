@@ -34,6 +34,10 @@
 #define AF_INET		2
 #define AF_INET6	10
 #endif
+/* the kernel's headers have noinline (in-tree), libbpf's __noinline */
+#ifndef noinline
+#define noinline	__noinline
+#endif
 
 #include "xdp_iptunnel_common.h"
 
@@ -951,8 +955,8 @@ static __always_inline void trace_outer(struct xdp_md *ctx,
  * A global function: the verifier checks it once, not once for each way
  * the data path can end. decided: the record without time or outer header.
  */
-__noinline int trace_write(struct xdp_md *ctx,
-			   const struct trace_record *decided)
+noinline int trace_write(struct xdp_md *ctx,
+			 const struct trace_record *decided)
 {
 	struct trace_bucket *bucket;
 	struct trace_record *r;
