@@ -35,9 +35,9 @@ BPF_CFLAGS := -O2 -g -Wall -target bpf -I/usr/include/$(MULTIARCH)
 USER_CFLAGS := -O2 -g -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes
 USER_LDLIBS := -lbpf -lelf -lz
 # the loader: the story (user), options, services -> maps, the network,
-# the real server's mode
+# the real server's mode, the trace
 USER_SRCS := xdp_iptunnel_user.c xdp_iptunnel_opts.c xdp_iptunnel_maps.c \
-	xdp_iptunnel_net.c xdp_iptunnel_real.c
+	xdp_iptunnel_net.c xdp_iptunnel_real.c xdp_iptunnel_trace.c
 
 .DELETE_ON_ERROR:
 .PHONY: all clean check check-kernel demo demo-ecmp bench fuzz deps patch
@@ -68,7 +68,8 @@ xdp_iptunnel_kern.o xdp_iptunnel_real_kern.o: %.o: %.c xdp_iptunnel_common.h
 		"install libc6-dev-i386 (tests/deps.sh build)" >&2; exit 1)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-xdp_iptunnel: $(USER_SRCS) xdp_iptunnel_user.h xdp_iptunnel_common.h
+xdp_iptunnel: $(USER_SRCS) xdp_iptunnel_user.h xdp_iptunnel_common.h \
+		xdp_iptunnel_trace.h
 	$(CC) $(USER_CFLAGS) $(CFLAGS) $(USER_SRCS) -o $@ $(LDFLAGS) $(USER_LDLIBS)
 
 clean:
@@ -102,6 +103,7 @@ check: deps
 		"lb=tests/test_lb.sh" \
 		"grace=tests/test_grace.sh" \
 		"health=tests/test_health.sh" \
+		"trace=tests/test_trace.sh" \
 		"e2e=tests/e2e/run.sh" \
 		"pmtu=tests/e2e/test_pmtu.sh" \
 		"e2e-lb=tests/e2e/test_lb_lab.sh" \

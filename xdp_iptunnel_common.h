@@ -221,4 +221,80 @@ enum real_event {
 	RS_MAX,
 };
 
+/*
+ * Why the program gave a packet its verdict: what a trace reports (see
+ * xdp_iptunnel_trace.c). Where a reason counts an event, it says which.
+ */
+enum xdp_iptunnel_reason {
+	WHY_TUNNELLED,		/* sent to a real (XDP_TX) */
+	WHY_NOT_IP,		/* not IPv4 or IPv6 (ARP, VLAN, ...): passed */
+	WHY_MALFORMED,		/* IP or L4 header short or inconsistent */
+	WHY_EXT_HDR,		/* EV_EXT_HDR: passed */
+	WHY_NOT_VIP,		/* no VIP on address and protocol: passed */
+	WHY_NO_PORT,		/* no range of the VIP holds the port: passed */
+	WHY_FRAGMENT,		/* EV_FRAGMENT: passed */
+	WHY_NO_REAL,		/* EV_NO_REAL: dropped */
+	WHY_TOO_BIG,		/* EV_TOO_BIG: ICMP error sent back, or dropped */
+	WHY_NO_HEADROOM,	/* EV_ADJUST_HEAD: dropped */
+	WHY_NO_CONFIG,		/* config_map unreadable: aborted */
+	WHY_HINTED,		/* EV_HINT: sent, the previous real hinted */
+	WHY_ICMP_FORWARDED,	/* an ICMP error sent to its flow's real */
+	WHY_ICMP_MTU_LOW,	/* EV_ICMP_MTU_LOW: dropped */
+	WHY_MAX,
+};
+
+/*
+ * What a tracer asks for: trace_ctl[0]. The program traces while
+ * bpf_ktime_get_ns() < expires_ns; the tracer pushes expires_ns forward
+ * every second, so a tracer that dies stops costing anything soon after.
+ * The filter's unset fields (family 0, port 0, verdicts 0) match all.
+ */
+struct trace_ctl {
+	__u64 expires_ns;	/* CLOCK_MONOTONIC; 0: no trace */
+	__u64 ns_per_record;	/* rate limit, per CPU */
+	__u64 burst_ns;		/* how far ahead of its rate a CPU may go */
+	__be32 vip[4];		/* the packet's destination */
+	__be32 client[4];	/* the packet's source */
+	__u8 vip_family;
+	__u8 client_family;
+	__u16 port;		/* source or destination port, host order */
+	__u32 verdicts;		/* bits 1 << XDP_* */
+};
+
+/* Per CPU: the rate limit's token bucket and what did not reach the ring. */
+struct trace_bucket {
+	__u64 next_ns;		/* when this CPU's next record is due */
+	__u64 limited;		/* records the rate limit dropped */
+	__u64 lost;		/* records the full ring buffer dropped */
+};
+
+#define TRACE_F_VIP	0x1	/* a range matched: vip_id, port_min/max */
+#define TRACE_F_REAL	0x2	/* a real was picked: real_id */
+#define TRACE_F_SLOT	0x4	/* through its VIP's Maglev ring: slot */
+
+/* One packet's decision, as the ring buffer carries it. */
+struct trace_record {
+	__u64 time_ns;		/* bpf_ktime_get_ns() */
+	__be32 saddr[4];	/* the packet as received */
+	__be32 daddr[4];
+	__be32 outer_saddr[4];	/* the outer header written */
+	__be32 outer_daddr[4];
+	__u32 ifindex;
+	__u32 len;		/* of the frame as received */
+	__u32 vip_id;
+	__u32 real_id;
+	__u32 slot;
+	__u16 sport;		/* host order; 0 when not read */
+	__u16 dport;
+	__u16 port_min;		/* of the range matched */
+	__u16 port_max;
+	__u8 verdict;		/* XDP_* */
+	__u8 reason;		/* WHY_* */
+	__u8 family;		/* 0: not parsed as IP */
+	__u8 protocol;
+	__u8 outer_family;	/* 0: no outer header */
+	__u8 flags;		/* TRACE_F_* */
+	__u16 pad;
+};
+
 #endif /* _XDP_IPTUNNEL_COMMON_H */

@@ -38,6 +38,10 @@
 #define AF_INET		2
 #define AF_INET6	10
 #endif
+/* the kernel's headers have noinline (in-tree), libbpf's __noinline */
+#ifndef noinline
+#define noinline	__noinline
+#endif
 
 #include "xdp_iptunnel_common.h"
 
@@ -147,6 +151,27 @@ struct {
 	__type(value, __u64);
 } events SEC(".maps");
 
+/* ---- trace: written only while a tracer runs (xdp_iptunnel --trace) -- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct trace_ctl);
+} trace_ctl SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct trace_bucket);
+} trace_buckets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} trace_ring SEC(".maps");
+
 /* What parsing learnt about the packet inside the Ethernet frame. */
 struct packet {
 	struct vip_key dst;	/* destination address and protocol */
@@ -207,7 +232,7 @@ static __always_inline int parse_ipv4_address(struct packet *pkt, void *l3,
 	struct iphdr *iph = l3;
 
 	if (l3 + sizeof(*iph) > data_end)
-		return -1;
+		return WHY_MALFORMED;
 	pkt->dst.family = AF_INET;
 	pkt->dst.protocol = iph->protocol;
 	pkt->dst.addr[0] = iph->daddr;
@@ -215,9 +240,13 @@ static __always_inline int parse_ipv4_address(struct packet *pkt, void *l3,
 	return 0;
 }
 
-/* Skip hop-by-hop, routing, destination options and fragment headers. */
+/*
+ * Skip hop-by-hop, routing, destination options and fragment headers.
+ * NULL when they end past the frame or are too many (*why says which).
+ */
 static __always_inline void *skip_ipv6_ext(struct packet *pkt, void *hdr,
-					   __u8 nexthdr, void *data_end)
+					   __u8 nexthdr, void *data_end,
+					   int *why)
 {
 	struct ipv6_opt_hdr *opt;
 	struct ipv6_frag *frag;
@@ -261,6 +290,7 @@ static __always_inline void *skip_ipv6_ext(struct packet *pkt, void *hdr,
 		}
 	}
 	count_event(EV_EXT_HDR);
+	*why = WHY_EXT_HDR;
 	return NULL;
 }
 
@@ -272,18 +302,19 @@ static __always_inline int parse_ipv6_address(struct packet *pkt, void *l3,
 					      void *data_end)
 {
 	struct ipv6hdr *ip6h = l3;
+	int why = WHY_MALFORMED;
 	__u16 payload_len;
 	void *l4;
 
 	if (l3 + sizeof(*ip6h) > data_end)
-		return -1;
+		return WHY_MALFORMED;
 	if (ip6h->version != 6)
-		return -1;
+		return WHY_MALFORMED;
 	payload_len = bpf_ntohs(ip6h->payload_len);
 	/* 0 is a jumbogram: not ours to tunnel */
 	if (!payload_len ||
 	    payload_len > data_end - l3 - (long)sizeof(*ip6h))
-		return -1;
+		return WHY_MALFORMED;
 
 	pkt->dst.family = AF_INET6;
 	__builtin_memcpy(pkt->dst.addr, &ip6h->daddr, sizeof(pkt->dst.addr));
@@ -292,9 +323,10 @@ static __always_inline int parse_ipv6_address(struct packet *pkt, void *l3,
 	pkt->tos = ip6h->priority << 4 | ip6h->flow_lbl[0] >> 4;
 	pkt->df = 1;		/* IPv6 is never fragmented on the way */
 
-	l4 = skip_ipv6_ext(pkt, l3 + sizeof(*ip6h), ip6h->nexthdr, data_end);
+	l4 = skip_ipv6_ext(pkt, l3 + sizeof(*ip6h), ip6h->nexthdr, data_end,
+			   &why);
 	if (!l4)
-		return -1;
+		return why;
 	pkt->l4_off = l4 - l3;
 	return 0;
 }
@@ -302,7 +334,7 @@ static __always_inline int parse_ipv6_address(struct packet *pkt, void *l3,
 /*
  * First only what the VIP table's search needs: most packets are not for
  * a VIP, and they leave after it. VLAN-tagged and non-IP frames are not
- * ours: they pass untouched.
+ * ours: they pass untouched. Returns 0, or why the packet passes.
  */
 static __always_inline int parse_address(struct xdp_md *ctx,
 					 struct packet *pkt)
@@ -312,12 +344,12 @@ static __always_inline int parse_address(struct xdp_md *ctx,
 	struct ethhdr *eth = data;
 
 	if (data + sizeof(*eth) > data_end)
-		return -1;
+		return WHY_NOT_IP;
 	if (eth->h_proto == bpf_htons(ETH_P_IP))
 		return parse_ipv4_address(pkt, data + sizeof(*eth), data_end);
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6))
 		return parse_ipv6_address(pkt, data + sizeof(*eth), data_end);
-	return -1;
+	return WHY_NOT_IP;
 }
 
 /* Read ports for TCP and UDP; only a complete L4 header counts. */
@@ -921,6 +953,17 @@ static __always_inline int report_too_big(struct xdp_md *ctx,
 	return XDP_DROP;
 }
 
+/* What the steps decided about a packet: all a trace reports. */
+struct decision {
+	struct packet pkt;
+	struct vip_range *vip;	/* the range matched */
+	struct real *real;	/* the real picked */
+	__u32 real_id;
+	__u32 hash;
+	__u64 bytes;		/* of the frame as received */
+	int why;		/* WHY_*: 0, tunnelled, unless a step says */
+};
+
 /* ---- ICMP errors about a VIP's flows ---------------------------------- */
 
 /*
@@ -1126,104 +1169,291 @@ static __always_inline int parse_icmp_error(struct xdp_md *ctx,
 /*
  * Tunnel the error to the real of the flow it quotes, unchanged: the
  * same flow hash and ring as the flow's packets, so every director
- * behind ECMP picks that real too.
+ * behind ECMP picks that real too. What it chose goes in *d as for the
+ * flow's own packets, its hash and ring slot the flow's.
  */
 static __always_inline int forward_icmp_error(struct xdp_md *ctx,
-					      struct packet *pkt)
+					      struct decision *d)
 {
-	__u64 bytes = ctx->data_end - ctx->data;
-	__u32 real_id, hash = 0, zero = 0;
 	struct packet flow = {};
 	struct vip_value *ranges;
-	struct vip_range *vip;
 	struct config *cfg;
-	struct real *real;
+	__u32 zero = 0;
 	int action, mtu_low = 0;
 
-	if (parse_icmp_error(ctx, pkt, &flow, &mtu_low))
+	if (parse_icmp_error(ctx, &d->pkt, &flow, &mtu_low))
 		return ICMP_NOT_A_FLOW;
 	ranges = match_address(&flow);
 	if (!ranges)
 		return ICMP_NOT_A_FLOW;
-	vip = match_ports(ranges, &flow);
-	if (!vip)
+	d->vip = match_ports(ranges, &flow);
+	if (!d->vip)
 		return ICMP_NOT_A_FLOW;
 	if (mtu_low) {
 		count_event(EV_ICMP_MTU_LOW);
+		d->why = WHY_ICMP_MTU_LOW;
 		return XDP_DROP;
 	}
-	if (vip->flags & (VIP_F_RING | VIP_F_FLOW_SRC))
-		hash = flow_hash(&flow);
-	real = pick_real(vip, hash, &real_id);
-	if (!real) {
+	if (d->vip->flags & (VIP_F_RING | VIP_F_FLOW_SRC))
+		d->hash = flow_hash(&flow);
+	d->real = pick_real(d->vip, d->hash, &d->real_id);
+	if (!d->real) {
 		count_event(EV_NO_REAL);
+		d->why = WHY_NO_REAL;
 		return XDP_DROP;
 	}
 	cfg = bpf_map_lookup_elem(&config_map, &zero);
-	if (!cfg)
+	if (!cfg) {
+		d->why = WHY_NO_CONFIG;
 		return XDP_ABORTED;
+	}
 	/* too big to tunnel, and no error is sent about an error */
-	if (cfg->mtu && pkt->l3_len + outer_len(real, NULL) > cfg->mtu) {
+	if (cfg->mtu && d->pkt.l3_len + outer_len(d->real, NULL) > cfg->mtu) {
 		count_event(EV_TOO_BIG);
+		d->why = WHY_TOO_BIG;
 		return XDP_DROP;
 	}
 	/* no hint: a real's program asks the stack about TCP, not ICMP */
-	action = encapsulate(ctx, pkt, vip, real, cfg, hash, NULL);
+	action = encapsulate(ctx, &d->pkt, d->vip, d->real, cfg, d->hash, NULL);
 	if (action == XDP_TX) {
-		count_traffic(&vip_stats, vip->vip_id, bytes, 1);
-		count_traffic(&real_stats, real_id, bytes, 1);
+		count_traffic(&vip_stats, d->vip->vip_id, d->bytes, 1);
+		count_traffic(&real_stats, d->real_id, d->bytes, 1);
+		d->why = WHY_ICMP_FORWARDED;
+	} else {
+		d->why = WHY_NO_HEADROOM;
 	}
 	return action;
 }
 
 /* ---- transmit --------------------------------------------------------- */
 
-SEC("xdp")
-int xdp_iptunnel(struct xdp_md *ctx)
+/* The steps; why is set where a packet leaves them, not on the way. */
+static __always_inline int decide(struct xdp_md *ctx, struct decision *d)
 {
-	__u64 bytes = ctx->data_end - ctx->data;
-	struct packet pkt = {};
+	struct packet *pkt = &d->pkt;
 	struct vip_value *ranges;
-	struct vip_range *vip;
+	struct real *prev = NULL;
 	struct config *cfg;
-	struct real *real, *prev = NULL;
-	__u32 real_id, hash = 0, zero = 0;
-	int action;
+	__u32 zero = 0;
+	int action, why;
 
-	if (parse_address(ctx, &pkt))
+	d->bytes = ctx->data_end - ctx->data;
+	why = parse_address(ctx, pkt);
+	if (why) {
+		d->why = why;
 		return XDP_PASS;
-	if (is_icmp(&pkt)) {
-		action = forward_icmp_error(ctx, &pkt);
+	}
+	if (is_icmp(pkt)) {
+		action = forward_icmp_error(ctx, d);
 		if (action != ICMP_NOT_A_FLOW)
 			return action;
 	}
-	ranges = match_address(&pkt);
-	if (!ranges || parse_datagram(ctx, &pkt))
+	ranges = match_address(pkt);
+	if (!ranges) {
+		d->why = WHY_NOT_VIP;
 		return XDP_PASS;
-	vip = match_ports(ranges, &pkt);
-	if (!vip)
+	}
+	if (parse_datagram(ctx, pkt)) {
+		d->why = WHY_MALFORMED;
 		return XDP_PASS;
-	if (vip->flags & (VIP_F_RING | VIP_F_FLOW_SRC))
-		hash = flow_hash(&pkt);
-	real = pick_real(vip, hash, &real_id);
-	if (!real) {
+	}
+	d->vip = match_ports(ranges, pkt);
+	if (!d->vip) {
+		d->why = pkt->fragment ? WHY_FRAGMENT : WHY_NO_PORT;
+		return XDP_PASS;
+	}
+	if (d->vip->flags & (VIP_F_RING | VIP_F_FLOW_SRC))
+		d->hash = flow_hash(pkt);
+	d->real = pick_real(d->vip, d->hash, &d->real_id);
+	if (!d->real) {
 		count_event(EV_NO_REAL);
+		d->why = WHY_NO_REAL;
 		return XDP_DROP;
 	}
 	cfg = bpf_map_lookup_elem(&config_map, &zero);
-	if (!cfg)
+	if (!cfg) {
+		d->why = WHY_NO_CONFIG;
 		return XDP_ABORTED;
-	if (cfg->mtu && pkt.l3_len + tunnel_room(real) > cfg->mtu)
-		return report_too_big(ctx, &pkt, cfg, real);
-	if (vip->flags & VIP_F_GRACE)
-		prev = previous_real(&pkt, vip, hash, real);
-	action = encapsulate(ctx, &pkt, vip, real, cfg, hash, prev);
-	if (action == XDP_TX) {
-		if (prev)
-			count_event(EV_HINT);
-		count_traffic(&vip_stats, vip->vip_id, bytes, 0);
-		count_traffic(&real_stats, real_id, bytes, 0);
 	}
+	if (cfg->mtu && pkt->l3_len + tunnel_room(d->real) > cfg->mtu) {
+		d->why = WHY_TOO_BIG;
+		return report_too_big(ctx, pkt, cfg, d->real);
+	}
+	if (d->vip->flags & VIP_F_GRACE)
+		prev = previous_real(pkt, d->vip, d->hash, d->real);
+	action = encapsulate(ctx, pkt, d->vip, d->real, cfg, d->hash, prev);
+	if (action == XDP_TX) {
+		if (prev) {
+			count_event(EV_HINT);
+			d->why = WHY_HINTED;
+		}
+		count_traffic(&vip_stats, d->vip->vip_id, d->bytes, 0);
+		count_traffic(&real_stats, d->real_id, d->bytes, 0);
+	} else {
+		d->why = WHY_NO_HEADROOM;
+	}
+	return action;
+}
+
+/* ---- trace ------------------------------------------------------------ */
+
+static __always_inline int same_addr(const __be32 *a, const __be32 *b)
+{
+	return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3];
+}
+
+/* The filter of xdp_iptunnel --trace, applied here: only what is asked. */
+static __always_inline int trace_wanted(const struct trace_ctl *ctl,
+					const struct trace_record *r)
+{
+	if (ctl->verdicts && !(ctl->verdicts & 1U << (r->verdict & 31)))
+		return 0;
+	if (ctl->vip_family && (ctl->vip_family != r->family ||
+				!same_addr(ctl->vip, r->daddr)))
+		return 0;
+	if (ctl->client_family && (ctl->client_family != r->family ||
+				   !same_addr(ctl->client, r->saddr)))
+		return 0;
+	return !ctl->port || ctl->port == r->sport || ctl->port == r->dport;
+}
+
+/*
+ * A token bucket per CPU, kept as the time its next record is due: one
+ * record per ns_per_record, up to burst_ns ahead of the clock.
+ */
+static __always_inline struct trace_bucket *
+trace_allowed(const struct trace_ctl *ctl, __u64 now)
+{
+	struct trace_bucket *bucket;
+	__u32 zero = 0;
+
+	bucket = bpf_map_lookup_elem(&trace_buckets, &zero);
+	if (!bucket)
+		return NULL;
+	if (bucket->next_ns < now)
+		bucket->next_ns = now;
+	if (bucket->next_ns > now + ctl->burst_ns) {
+		bucket->limited += 1;
+		return NULL;
+	}
+	bucket->next_ns += ctl->ns_per_record;
+	return bucket;
+}
+
+/* The outer header as written: read back from the frame sent. */
+static __always_inline void trace_outer(struct xdp_md *ctx,
+					struct trace_record *r)
+{
+	void *data_end = (void *)(long)ctx->data_end;
+	void *data = (void *)(long)ctx->data;
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6h;
+	struct iphdr *iph;
+
+	if (data + sizeof(*eth) > data_end)
+		return;
+	iph = data + sizeof(*eth);
+	ip6h = data + sizeof(*eth);
+	if (eth->h_proto == bpf_htons(ETH_P_IP) &&
+	    (void *)(iph + 1) <= data_end) {
+		r->outer_family = AF_INET;
+		r->outer_saddr[0] = iph->saddr;
+		r->outer_daddr[0] = iph->daddr;
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6) &&
+		   (void *)(ip6h + 1) <= data_end) {
+		r->outer_family = AF_INET6;
+		__builtin_memcpy(r->outer_saddr, &ip6h->saddr, 16);
+		__builtin_memcpy(r->outer_daddr, &ip6h->daddr, 16);
+	}
+}
+
+/*
+ * A global function: the verifier checks it once, not once for each way
+ * the data path can end. decided: the record without time or outer header.
+ */
+noinline int trace_write(struct xdp_md *ctx,
+			 const struct trace_record *decided)
+{
+	struct trace_bucket *bucket;
+	struct trace_record *r;
+	struct trace_ctl *ctl;
+	__u32 zero = 0;
+	__u64 now;
+
+	ctl = bpf_map_lookup_elem(&trace_ctl, &zero);
+	if (!ctl || !decided)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (now >= ctl->expires_ns || !trace_wanted(ctl, decided))
+		return 0;
+	bucket = trace_allowed(ctl, now);
+	if (!bucket)
+		return 0;
+	r = bpf_ringbuf_reserve(&trace_ring, sizeof(*r), 0);
+	if (!r) {
+		bucket->lost += 1;
+		return 0;
+	}
+	__builtin_memcpy(r, decided, sizeof(*r));
+	r->time_ns = now;
+	if (r->verdict == XDP_TX && (r->reason == WHY_TUNNELLED ||
+				      r->reason == WHY_HINTED ||
+				      r->reason == WHY_ICMP_FORWARDED))
+		trace_outer(ctx, r);
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+/* The decision as a record: what the steps chose, read through them. */
+static __always_inline void trace(struct xdp_md *ctx, const struct decision *d,
+				  int action)
+{
+	const struct packet *pkt = &d->pkt;
+	struct trace_record r = {};
+
+	r.ifindex = ctx->ingress_ifindex;
+	r.len = d->bytes;
+	r.verdict = action;
+	r.reason = d->why;
+	r.family = pkt->dst.family;
+	r.protocol = pkt->dst.protocol;
+	__builtin_memcpy(r.saddr, pkt->saddr, sizeof(r.saddr));
+	__builtin_memcpy(r.daddr, pkt->dst.addr, sizeof(r.daddr));
+	r.sport = pkt->sport;
+	r.dport = pkt->dport;
+	if (d->vip) {
+		r.flags |= TRACE_F_VIP;
+		r.vip_id = d->vip->vip_id;
+		r.port_min = d->vip->port_min;
+		r.port_max = d->vip->port_max;
+		if (d->vip->flags & VIP_F_RING) {
+			r.flags |= TRACE_F_SLOT;
+			r.slot = ring_slot(d->hash);
+		}
+	}
+	if (d->real) {
+		r.flags |= TRACE_F_REAL;
+		r.real_id = d->real_id;
+	}
+	trace_write(ctx, &r);
+}
+
+/*
+ * decide() is the lesson; the rest costs one load and a branch unless a
+ * tracer has set trace_ctl.
+ */
+SEC("xdp")
+int xdp_iptunnel(struct xdp_md *ctx)
+{
+	struct decision d = {};
+	struct trace_ctl *ctl;
+	__u32 zero = 0;
+	int action;
+
+	action = decide(ctx, &d);
+	ctl = bpf_map_lookup_elem(&trace_ctl, &zero);
+	if (ctl && ctl->expires_ns)
+		trace(ctx, &d, action);
 	return action;
 }
 

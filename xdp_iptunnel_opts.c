@@ -44,6 +44,9 @@ void print_usage(FILE *out)
 		"    -U, --update   change the VIPs of the director running on -i\n"
 		"    -K, --keep     leave the director attached and pinned at exit\n"
 		"    --stop         detach a director left by --keep\n"
+		"    --trace [FILTER] print the decision on each packet of the director\n"
+		"       running on -i; FILTER: vip ADDR, client ADDR, port N, passed,\n"
+		"       dropped, sent, limit N (per second, 1000), joined by 'and'\n"
 		"    --flow-src <prefix> outer source per flow inside prefix (RSS)\n"
 		"    --check tcp[:port] | http[:port][/path]  health-check reals\n"
 		"    --check-interval <s> (2), --check-fall <n> (3), --check-rise <n> (2)\n"
@@ -425,6 +428,7 @@ enum {
 	OPT_CHECK_RISE,
 	OPT_GRACE,
 	OPT_REAL,
+	OPT_TRACE,
 };
 
 static const struct option long_options[] = {
@@ -438,6 +442,7 @@ static const struct option long_options[] = {
 	{ "check-rise", required_argument, NULL, OPT_CHECK_RISE },
 	{ "grace", required_argument, NULL, OPT_GRACE },
 	{ "real", no_argument, NULL, OPT_REAL },
+	{ "trace", no_argument, NULL, OPT_TRACE },
 	{ "help", no_argument, NULL, 'h' },
 	{}
 };
@@ -538,6 +543,9 @@ int parse_options(int argc, char **argv, struct options *opt)
 		case OPT_REAL:
 			opt->mode = REAL;
 			break;
+		case OPT_TRACE:
+			opt->mode = TRACE;
+			break;
 		case OPT_GRACE:
 			if (parse_uint(optarg, 0, GRACE_MAX_S, &val))
 				return bad_long_option("grace", optarg,
@@ -588,14 +596,20 @@ int parse_options(int argc, char **argv, struct options *opt)
 	}
 	if (err)
 		return err;
-	if (optind < argc)
-		return bad_option('?', argv[optind], "unexpected argument");
+	/* the words after the options are the trace's filter */
+	if (opt->mode == TRACE)
+		err = trace_parse_filter(argc - optind, argv + optind,
+					 &opt->trace);
+	else if (optind < argc)
+		err = bad_option('?', argv[optind], "unexpected argument");
+	if (err)
+		return err;
 	if ((opt->xdp_flags & XDP_FLAGS_SKB_MODE) &&
 	    (opt->xdp_flags & XDP_FLAGS_DRV_MODE))
 		return bad_option('N', "-S", "-S and -N exclude each other");
 	if (!opt->ifindex)
 		return missing_option("-i <ifname|ifindex>");
-	if (opt->mode == STOP)
+	if (opt->mode == STOP || opt->mode == TRACE)
 		return 0;
 	if (opt->mode == REAL)	/* a real server has no VIP table */
 		return opt->nr_svc ? bad_long_option("real", "-a",

@@ -274,6 +274,7 @@ static void remove_pins(const struct director *d)
 		"link", "vip_tables", "reals", "vip_rings", "config_map",
 		"vip_stats", "real_stats", "events", "prev_rings", "grace_ends",
 		"local_addrs", "peers", "real_events",	/* --real */
+		"trace_ctl", "trace_buckets", "trace_ring",
 	};
 	char path[PATH_MAX];
 	size_t i;
@@ -962,6 +963,7 @@ int main(int argc, char **argv)
 	if (!privileged()) {
 		not_permitted(EPERM, opt.mode == STOP ? "stop the director" :
 			      opt.mode == UPDATE ? "update the director" :
+			      opt.mode == TRACE ? "trace the director" :
 			      "start a director");
 		goto out;
 	}
@@ -983,6 +985,12 @@ int main(int argc, char **argv)
 	}
 	if (opt.mode == REAL) {
 		ret = real_main(&d, &opt, argv[0]) ? 1 : 0;
+		goto out;
+	}
+	if (opt.mode == TRACE) {
+		ret = mount_bpffs() ||
+		      trace_run(d.pin_dir, opt.ifname, &opt.trace, opt.json,
+				opt.duration, &stop_signals) ? 1 : 0;
 		goto out;
 	}
 	if (resolve_macs(&opt))

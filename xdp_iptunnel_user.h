@@ -15,6 +15,7 @@
 #include <linux/types.h>
 
 #include "xdp_iptunnel_common.h"
+#include "xdp_iptunnel_trace.h"
 
 #define PROG_NAME		"xdp_iptunnel"
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
@@ -66,7 +67,8 @@ struct options {
 	bool verbose;
 	unsigned int duration;	/* seconds, 0 = until interrupted */
 	unsigned int grace;	/* seconds moved flows keep a hint; 0: off */
-	enum { RUN, UPDATE, STOP, HELP, REAL } mode;
+	enum { RUN, UPDATE, STOP, HELP, REAL, TRACE } mode;
+	struct trace_options trace;	/* --trace [FILTER] */
 	bool keep;		/* leave it attached and pinned at exit */
 	struct ip_addr flow_src[2];	/* --flow-src prefixes, v4 and v6 */
 	int flow_src_len[2];

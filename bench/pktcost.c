@@ -25,13 +25,18 @@
  * stops the benchmark rather than giving a figure.
  *
  *	pktcost [-r ROUNDS] [-n CALLS] [-w WARM_CALLS] [-o TSV]
- *		[-s STEP=STAGE.o]... [-u STEP=STAGE.o]...
+ *		[-p PREVIOUS.o] [-s STEP=STAGE.o]... [-u STEP=STAGE.o]...
  *		OURS.o UPSTREAM.o BENCH_KERN.o
  *
  * -o writes the table as tab-separated values. Each -s adds a copy of
  * ours cut short after a step (bench/stages.py), run on the IPv4 hit in
  * the same rounds, its verdict unchecked: where a tunnelled packet's
  * time goes. -u does the same with a copy of upstream.
+ *
+ * On the IPv4 hit also: ours with a trace on (trace_ctl set to record
+ * every packet, the ring drained between calls), and with -p an object
+ * built from a previous tree, loaded and filled as ours is: what the
+ * trace costs when on, and that it costs nothing when off.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,6 +49,7 @@
 #include <linux/if_ether.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <time.h>
 
 #include "../xdp_iptunnel_common.h"
 
@@ -61,6 +67,8 @@ enum prog {
 	UPSTREAM2,	/* a second load: the resolution */
 	UPSTREAM_CAP,	/* with a table as large as ours */
 	FLOOR,		/* return XDP_PASS */
+	TRACE_ON,	/* ours, tracing every packet: IPv4 hit only */
+	PREVIOUS,	/* -p: ours from a previous tree, IPv4 hit only */
 	STAGE0,		/* -s, -u: copies cut short after a step, IPv4 hit */
 	NR_PROGS = STAGE0 + 8,
 };
@@ -161,8 +169,12 @@ static struct round_stat stats[NR_CASES][NR_PROGS][MAX_ROUNDS];
 static __u32 samples[NR_PROGS][MAX_CALLS];
 static const char *prog_names[NR_PROGS] = {
 	"ours", "ours+10k VIPs", "upstream", "upstream again",
-	"upstream, 16384 entries", "floor",
+	"upstream, 16384 entries", "floor", "ours, trace on",
+	"previous tree",
 };
+
+static const char *previous_file;	/* -p */
+static struct ring_buffer *trace_rb;	/* TRACE_ON's, this round */
 
 static const char *stage_files[NR_PROGS];
 static int stage_upstream[NR_PROGS];	/* -u: a copy of upstream */
@@ -587,6 +599,10 @@ static int runs_on(int p, int c)
 		return cases[c].upstream == UP_SAME;
 	if (p >= STAGE0)
 		return p < nr_progs && c == V4HIT;
+	if (p == TRACE_ON)
+		return c == V4HIT;
+	if (p == PREVIOUS)
+		return previous_file && c == V4HIT;
 	return 1;
 }
 
@@ -633,6 +649,27 @@ static void print_same_size(int rounds)
 		print_ratio(&ours);
 		printf("\n");
 	}
+}
+
+/* The IPv4 hit: trace off against a previous tree, and trace on. */
+static void print_trace(int rounds)
+{
+	struct ratio off, on = ratio_of(V4HIT, TRACE_ON, V4HIT, OURS, rounds);
+
+	printf("\n# the trace (xdp_iptunnel --trace), IPv4 hit: ns, ratio (median, 10-90%%)\n");
+	if (previous_file) {
+		off = ratio_of(V4HIT, OURS, V4HIT, PREVIOUS, rounds);
+		printf("%-34s %6.1f\n", "previous tree",
+		       MED(V4HIT, PREVIOUS, tmean));
+		printf("%-34s %6.1f", "trace off / previous tree",
+		       MED(V4HIT, OURS, tmean));
+		print_ratio(&off);
+		printf("\n");
+	}
+	printf("%-34s %6.1f", "trace on, every packet / off",
+	       MED(V4HIT, TRACE_ON, tmean));
+	print_ratio(&on);
+	printf("\n");
 }
 
 /* One row of the step profile: the copy cut after a step, or whole. */
@@ -708,10 +745,37 @@ static void print_usage(void)
 {
 	fprintf(stderr,
 		"usage: pktcost [-r ROUNDS<=%d] [-n CALLS<=%d] [-w WARM_CALLS] [-o TSV]\n"
-		"               [-s STEP=STAGE.o]... [-u STEP=STAGE.o]...\n"
+		"               [-p PREVIOUS.o] [-s STEP=STAGE.o]... [-u STEP=STAGE.o]...\n"
 		"               OURS.o UPSTREAM.o BENCH_KERN.o\n",
 		MAX_ROUNDS, MAX_CALLS);
 	exit(2);
+}
+
+/* records are only drained: the cost is the program's */
+static int drop_record(void *ctx, void *data, size_t size)
+{
+	(void)ctx;
+	(void)data;
+	(void)size;
+	return 0;
+}
+
+/* trace_ctl as xdp_iptunnel --trace sets it, with no filter or limit */
+static void trace_every_packet(struct bpf_object *obj)
+{
+	struct trace_ctl ctl = { .ns_per_record = 1, .burst_ns = 1ULL << 62 };
+	struct timespec now;
+	__u32 zero = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ctl.expires_ns = (now.tv_sec + 3600) * 1000000000ULL;
+	if (bpf_map_update_elem(map_fd(obj, "trace_ctl"), &zero, &ctl,
+				BPF_ANY))
+		die("trace_ctl");
+	trace_rb = ring_buffer__new(map_fd(obj, "trace_ring"), drop_record,
+				    NULL, NULL);
+	if (!trace_rb)
+		die("ring_buffer__new");
 }
 
 /* A fresh load of program P, its maps filled. */
@@ -732,8 +796,17 @@ static struct bpf_object *load_prog(int p, char **files, int *fd)
 		break;
 	case OURS:
 	case OURS_10K:
+	case TRACE_ON:
 		obj = load(files[0], "xdp_iptunnel", 0, fd);
 		setup_ours(obj, p == OURS_10K ? FILLER_VIPS : 0);
+		if (p == TRACE_ON)
+			trace_every_packet(obj);
+		break;
+	case PREVIOUS:
+		if (!previous_file)
+			return NULL;
+		obj = load(previous_file, "xdp_iptunnel", 0, fd);
+		setup_ours(obj, 0);
 		break;
 	default:
 		if (stage_upstream[p]) {
@@ -783,8 +856,11 @@ int main(int argc, char **argv)
 	const char *tsv = NULL;
 	int lens[FLOWS];
 
-	while ((opt = getopt(argc, argv, "r:n:w:o:s:u:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:n:w:o:p:s:u:")) != -1) {
 		switch (opt) {
+		case 'p':
+			previous_file = optarg;
+			break;
 		case 's':
 		case 'u':
 			if (nr_progs == NR_PROGS || !strchr(optarg, '='))
@@ -850,6 +926,9 @@ int main(int argc, char **argv)
 								 frames[i % FLOWS],
 								 lens[i % FLOWS]);
 				}
+				/* untimed; the ring holds some 2000 records */
+				if (c == V4HIT && i % 256 == 255)
+					ring_buffer__consume(trace_rb);
 			}
 			for (p = 0; p < nr_progs; p++)
 				if (runs_on(p, c))
@@ -860,6 +939,8 @@ int main(int argc, char **argv)
 				print_tlb();
 			}
 		}
+		ring_buffer__free(trace_rb);
+		trace_rb = NULL;
 		for (p = 0; p < nr_progs; p++)
 			bpf_object__close(obj[p]);
 		fprintf(stderr, "\rpktcost: round %d/%d", r + 1, rounds);
@@ -905,6 +986,7 @@ int main(int argc, char **argv)
 	flat("1000 reals / 16 reals", REALS1000, OURS, REALS16, OURS, rounds);
 	flat("resolution: upstream again / upstream", V4HIT, UPSTREAM2, V4HIT,
 	     UPSTREAM, rounds);
+	print_trace(rounds);
 	print_same_size(rounds);
 	print_stages(rounds);
 	if (tsv)

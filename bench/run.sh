@@ -15,7 +15,9 @@
 #                           ends with "N passed, N failed"; leaves
 #                           bench/results.* alone
 #
-# What is measured is this tree's xdp_iptunnel_kern.o, built here.
+# What is measured is this tree's xdp_iptunnel_kern.o, built here, and
+# on the IPv4 hit, the same from a previous tree: BENCH_PREV (a git
+# revision; by default where this branch left main), built here too.
 
 set -eu -o pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -105,6 +107,21 @@ if newer "$build/livegen" "$out/livegen.c"; then
 		-lbpf -lelf -lz -lpthread
 fi
 
+# the previous tree's program, built like ours, compared on the IPv4 hit
+prev=${BENCH_PREV:-$(git -C "$top" merge-base HEAD main 2>/dev/null || true)}
+prev_args=()
+if [ -n "$prev" ]; then
+	rm -rf "$build/prev"
+	mkdir -p "$build/prev"
+	git -C "$top" archive "$prev" xdp_iptunnel_kern.c xdp_iptunnel_common.h |
+		tar -x -C "$build/prev"
+	clang -O2 -g -Wall -target bpf -I"/usr/include/$multiarch" \
+		-c "$build/prev/xdp_iptunnel_kern.c" \
+		-o "$build/prev/xdp_iptunnel_kern.o"
+	prev_args=(-p "$build/prev/xdp_iptunnel_kern.o")
+	echo "previous tree: $(git -C "$top" log -1 --format='%h %s' "$prev")"
+fi
+
 # copies of ours and upstream cut short after each step: where a hit's
 # time goes
 rm -rf "$build/stages"
@@ -127,7 +144,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 # ---- 1. per packet -------------------------------------------------------
 echo "== per-packet cost: $rounds rounds x $calls calls per program and case"
 "$build/pktcost" -r "$rounds" -n "$calls" -w "$warm" -o "$build/pktcost.tsv" \
-	"${stages[@]}" "$top/xdp_iptunnel_kern.o" "$up" \
+	${prev_args[@]+"${prev_args[@]}"} "${stages[@]}" "$top/xdp_iptunnel_kern.o" "$up" \
 	"$build/bench_kern.o" | sed 's/ *$//' | tee "$build/pktcost.txt"
 
 # ---- 2. live -------------------------------------------------------------
@@ -226,7 +243,11 @@ machine="$cpu, $(nproc) cores, Linux $(uname -r)"
 	echo "The profile at the end runs copies of ours cut short after each step,"
 	echo "and of upstream cut after its lookup (bench/stages.py), on the IPv4 hit"
 	echo "in the same rounds, verdicts unchecked: the difference between two rows"
-	echo "is roughly a step's cost."
+	echo "is roughly a step's cost. \"the trace\": the IPv4 hit with the trace"
+	echo "off, against the same program built from a previous tree, and with"
+	echo "the trace on (every packet recorded, the ring drained between calls)."
+	[ -z "$prev" ] ||
+		echo "Previous tree: $(git -C "$top" log -1 --format='%h, %s' "$prev")."
 	echo
 	echo '```'
 	cat "$build/pktcost.txt"
@@ -317,6 +338,9 @@ check "per packet: all 16 cases measured" \
 	test "$(cut -f1 "$build/pktcost.tsv" | sort -u | wc -l)" = 17
 check "per packet: a ratio to upstream on the IPv4 hit" \
 	grep -Eq '^IPv4 hit \(4in4\) .* [0-9]+\.[0-9]{3} ' "$build/pktcost.txt"
+check "per packet: the trace off against a previous tree, and on" \
+	sh -c "grep -Eq '^trace on, every packet / off +[0-9.]+ +[0-9]+\.[0-9]{3} ' '$build/pktcost.txt' &&
+	       { [ -z '$prev' ] || grep -Eq '^trace off / previous tree +[0-9.]+ +[0-9]+\.[0-9]{3} ' '$build/pktcost.txt'; }"
 check "per packet: the IPv4 hit cut after each step, ours 7 and upstream 1" \
 	test "$(sed -n '/^after step/,$p' "$build/pktcost.txt" |
 		grep -c '^[+a-z].* [0-9.]\+ \+-\?[0-9.]\+ \+[0-9.]\+ ')" = 10

@@ -23,17 +23,18 @@ import sys
 
 # the function, then per step: its name, the line before which the cut
 # goes (its start, as written), the cut
-OURS = ("int xdp_iptunnel(struct xdp_md *ctx)", "stage", [
-    ("parse address", "ranges = match_address(&pkt);",
+OURS = ("static __always_inline int decide(struct xdp_md *ctx, "
+        "struct decision *d)", "stage", [
+    ("parse address", "ranges = match_address(pkt);",
      "return XDP_PASS;"),
-    ("+ match address", "if (!ranges || parse_datagram(ctx, &pkt))",
-     "return ranges ? XDP_PASS : XDP_DROP;"),
-    ("+ parse datagram", "vip = match_ports(ranges, &pkt);",
+    ("+ match address", "if (parse_datagram(ctx, pkt)) {",
+     "return XDP_PASS;"),
+    ("+ parse datagram", "d->vip = match_ports(ranges, pkt);",
      "return XDP_PASS;"),
     # the ports stay in use: with dport alone, clang recomputes the L4
     # pointer past its check, and the verifier refuses the copy
-    ("+ match ports", "if (vip->flags & (VIP_F_RING | VIP_F_FLOW_SRC))",
-     "return pkt.sport + pkt.dport ? XDP_PASS : XDP_DROP;"),
+    ("+ match ports", "if (d->vip->flags & (VIP_F_RING | VIP_F_FLOW_SRC))",
+     "return pkt->sport + pkt->dport ? XDP_PASS : XDP_DROP;"),
     ("+ pick real", "cfg = bpf_map_lookup_elem(&config_map, &zero);",
      "return XDP_PASS;"),
     ("+ settings, MTU", "action = encapsulate(",

@@ -57,7 +57,8 @@ cp "$top/xdp_iptunnel_kern.c" "$top/xdp_iptunnel_real_kern.c" \
 	"$top/xdp_iptunnel_common.h" \
 	"$top"/xdp_iptunnel_user.[ch] "$top/xdp_iptunnel_opts.c" \
 	"$top/xdp_iptunnel_maps.c" "$top/xdp_iptunnel_net.c" \
-	"$top/xdp_iptunnel_real.c" "$work/samples/bpf/"
+	"$top/xdp_iptunnel_real.c" "$top"/xdp_iptunnel_trace.[ch] \
+	"$work/samples/bpf/"
 patch -s -F0 --no-backup-if-mismatch -d "$work" -p1 \
 	<"$top/kernel/samples-bpf-Makefile.diff" ||
 	die "kernel/samples-bpf-Makefile.diff does not apply to $mk"
@@ -83,6 +84,8 @@ so existing invocations work unchanged, and adds:
   with weights; tables built aside and switched in with one update
 - live updates of a running director through pinned maps, and
   optional health checks of the real servers
+- a per-packet decision trace (--trace [FILTER]) from a ring buffer,
+  filtered and rate-limited in the program, one flag check when off
 - parsing of IPv4 options, fragments and IPv6 extension headers
 - ICMP fragmentation needed / packet too big for datagrams that would
   exceed the MTU once tunnelled

@@ -4,7 +4,8 @@
 # make demo: the seed's experiment on one machine. A client curls a VIP,
 # the director's XDP program tunnels the request to a real server, nginx
 # there answers straight back to the client; a capture on the bridge
-# shows both ways, then the director's statistics.
+# shows both ways, then the director's statistics and its trace of the
+# client's packets (xdp_iptunnel --trace).
 #
 #   lab/lab.sh [-6 | --4in6 | --6in4] [-S] [--reals N] [--keep]
 #   lab/lab.sh down
@@ -50,7 +51,7 @@ done
 make -s -C "$LAB_TOP" all lab/xdp_decap_kern.o
 
 # teardown on Ctrl-C and on failure, and at the end unless --keep
-trap 'lab_down' EXIT
+trap 'stop_process "$LAB_RUN/trace.pid" TERM >/dev/null; lab_down' EXIT
 trap 'exit 130' INT TERM
 
 addr() { if [ "$tunnel" = 4 ]; then host4 "$1"; else host6 "$1"; fi; }
@@ -77,6 +78,16 @@ say "The director: xdp_iptunnel -i eth0 -a $vip -p 80-81 -s $(addr lb)$reals $fl
 # shellcheck disable=SC2086
 lab_director -a "$vip" -p 80-81 -s "$(addr lb)" $reals $flags
 head -n 2 "$LAB_RUN/director.log" | sed 's/^/  /'
+
+# the tracer, as a user would start it on the director; TERM stops it
+# (a script's background job ignores SIGINT)
+nsenter --net=/run/netns/xipt-lb "$LAB_LOADER" -i eth0 --trace vip "$vip" \
+	>"$LAB_RUN/trace.log" 2>&1 &
+echo $! >"$LAB_RUN/trace.pid"
+for _ in $(seq 50); do
+	grep -q tracing "$LAB_RUN/trace.log" && break
+	sleep 0.1
+done
 
 say "The client: curl $(url 80)"
 lab_capture_start demo
@@ -105,10 +116,29 @@ cat <<EOF
                                     director
 EOF
 
+stop_process "$LAB_RUN/trace.pid" TERM >/dev/null
 lab_stop_director INT
 say "The director's statistics at exit"
 grep -E '^(vip|real|proto|events)' "$LAB_RUN/director.log" | tail -n $((nreals + 3)) |
 	sed 's/^/  /'
+
+say "The director's decisions (the first 3): xdp_iptunnel -i eth0 --trace vip $vip"
+grep -v '^xdp_iptunnel: ' "$LAB_RUN/trace.log" | head -n 3 |
+	sed -e 's/^/  /' -e 's/; /;\n      /g'
+grep '^xdp_iptunnel: trace stopped' "$LAB_RUN/trace.log" | sed 's/^/  /'
+cat <<EOT
+
+  time, interface, protocol, client > VIP, frame length: what came in;
+  then the verdict (sent: XDP_TX) and why (tunnelled to a real);
+  vip $vip tcp 80-81 id 0   the range that matched, its statistics slot
+  real N [slot S]           the real picked (its id in the reals map) and,
+                            with several reals, the slot of the VIP's
+                            Maglev table that the flow's hash chose
+  outer ipvX A > B          the outer header written: director > real
+  Passed and dropped packets say why too (not a VIP, port outside the
+  ranges, fragment, no usable real, too big, ...): README, "Reading
+  the trace".
+EOT
 
 if [ -n "$keep" ]; then
 	trap - EXIT

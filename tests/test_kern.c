@@ -13,10 +13,12 @@
  * The default object is ../xdp_iptunnel_kern.o next to this binary.
  * Prints "ok N - name" or "not ok N - name: why" per case, then a summary.
  */
+#define _GNU_SOURCE		/* sched_setaffinity() */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +41,7 @@
 #define OUTER_TTL	64
 #define INNER_TTL	63
 #define FLOW_LABEL	0x12345	/* of every inner IPv6 packet */
+#define NSEC_BURST	1000000000ULL	/* a second */
 
 #define CLIENT4		"198.51.100.7"
 #define CLIENT6		"2001:db8:c::7"
@@ -2045,7 +2048,7 @@ static void tx_hint(const char *name, const struct frame *in, __u32 vip_id,
 		    __u32 real_id, __u32 prev_id)
 {
 	struct frame out;
-	struct want w = { XDP_TX, &out, EV_HINT, vip_id, real_id };
+	struct want w = { XDP_TX, &out, EV_HINT, vip_id, real_id, 0 };
 
 	encap_hint(&out, in, real_id, NULL, prev_id);
 	run(in, &w);
@@ -2302,6 +2305,407 @@ static struct bpf_object *setup(const char *path)
 	return obj;
 }
 
+/* ---- trace ------------------------------------------------------------ */
+
+/*
+ * With trace_ctl set, one record per packet in trace_ring, its fields
+ * predicted here. No packet can make the program miss its headroom or
+ * its settings in a test run (WHY_NO_HEADROOM, WHY_NO_CONFIG): those two
+ * reasons are not tested.
+ */
+static int trace_ctl_fd, trace_buckets_fd;
+static struct ring_buffer *trace_rb;
+static struct trace_record traced;	/* the first of the last run */
+static int nr_traced;
+
+static int keep_record(void *ctx, void *data, size_t size)
+{
+	(void)ctx;
+	if (!nr_traced++ && size == sizeof(traced))
+		memcpy(&traced, data, size);
+	return 0;
+}
+
+static __u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static struct trace_ctl trace_filter;	/* the next set_trace()'s filter */
+
+/* trace_ctl as a tracer sets it, with the buckets emptied */
+static void set_trace(__u64 ns_per_record, __u64 burst_ns, __u64 expires)
+{
+	struct trace_ctl ctl = trace_filter;
+	struct trace_bucket empty[ncpus];
+	__u32 zero = 0;
+
+	memset(empty, 0, sizeof(empty));
+	if (bpf_map_update_elem(trace_buckets_fd, &zero, empty, BPF_ANY))
+		die("bpf_map_update_elem(trace_buckets)");
+
+	ctl.ns_per_record = ns_per_record;
+	ctl.burst_ns = burst_ns;
+	ctl.expires_ns = expires;
+	if (bpf_map_update_elem(trace_ctl_fd, &zero, &ctl, BPF_ANY))
+		die("bpf_map_update_elem(trace_ctl)");
+}
+
+static void trace_all(void)
+{
+	memset(&trace_filter, 0, sizeof(trace_filter));
+	set_trace(1, 1000000000ULL, mono_ns() + 10000000000ULL);
+}
+
+/* sums over the CPUs of trace_buckets */
+static void read_buckets(__u64 *limited, __u64 *lost)
+{
+	struct trace_bucket b[ncpus];
+	__u32 zero = 0;
+	int cpu;
+
+	if (bpf_map_lookup_elem(trace_buckets_fd, &zero, b))
+		die("bpf_map_lookup_elem(trace_buckets)");
+	*limited = 0;
+	*lost = 0;
+	for (cpu = 0; cpu < ncpus; cpu++) {
+		*limited += b[cpu].limited;
+		*lost += b[cpu].lost;
+	}
+}
+
+/* Run in once, without looking at the output; the records it left. */
+static int run_traced(const struct frame *in, __u64 *before, __u64 *after)
+{
+	struct bpf_test_run_opts opts = {
+		.sz = sizeof(opts),
+		.data_in = in->b,
+		.data_size_in = in->len,
+		.data_out = got.b,
+		.data_size_out = sizeof(got.b),
+		.repeat = 1,
+	};
+
+	nr_traced = 0;
+	*before = mono_ns();
+	if (bpf_prog_test_run_opts(prog_fd, &opts))
+		die("BPF_PROG_TEST_RUN");
+	*after = mono_ns();
+	if (ring_buffer__consume(trace_rb) < 0)
+		die("ring_buffer__consume");
+	return nr_traced;
+}
+
+struct want_trace {
+	__u32 verdict;
+	__u32 reason;
+	__u32 vip_id;		/* V_NONE: no range matched */
+	__u16 port_min, port_max;
+	__u32 real_id;		/* R_NONE: no real picked */
+	int ports;		/* the ports were read */
+	int ring;		/* the real came from the Maglev ring */
+	int outer;		/* tunnelled: the outer header of real_id */
+};
+
+static void check_trace(const char *name, const struct frame *in,
+			const struct pkt *p, const struct want_trace *w)
+{
+	int family = p ? (is_ipv6(p->dst) ? AF_INET6 : AF_INET) : 0;
+	const struct real *real = &reals_conf[w->real_id];
+	__u8 flags = (w->vip_id ? TRACE_F_VIP : 0) |
+		     (w->real_id ? TRACE_F_REAL : 0) |
+		     (w->ring ? TRACE_F_SLOT : 0);
+	__be32 src[4] = {}, dst[4] = {};
+	__u64 before, after;
+	int n;
+
+	if (p) {
+		parse_addr(p->src, src);
+		parse_addr(p->dst, dst);
+	}
+	n = run_traced(in, &before, &after);
+	if (n != 1) {
+		fail("%d records, want 1", n);
+		report(name);
+		return;
+	}
+	if (traced.verdict != w->verdict)
+		fail("verdict %s, want %s", action_name(traced.verdict),
+		     action_name(w->verdict));
+	if (traced.reason != w->reason)
+		fail("reason %u, want %u", traced.reason, w->reason);
+	if (traced.time_ns < before || traced.time_ns > after)
+		fail("time %llu outside the run", traced.time_ns);
+	if (traced.len != in->len)
+		fail("len %u, want %u", traced.len, in->len);
+	if (traced.ifindex != 1)
+		fail("ifindex %u, want 1 (lo, in a test run)", traced.ifindex);
+	if (traced.family != family)
+		fail("family %u, want %d", traced.family, family);
+	if (family && w->reason != WHY_EXT_HDR &&
+	    traced.protocol != p->protocol)
+		fail("protocol %u, want %u", traced.protocol, p->protocol);
+	if (memcmp(traced.saddr, src, 16) || memcmp(traced.daddr, dst, 16))
+		fail("addresses differ");
+	if (traced.sport != (w->ports ? p->sport : 0) ||
+	    traced.dport != (w->ports ? p->dport : 0))
+		fail("ports %u > %u, want %u > %u", traced.sport, traced.dport,
+		     w->ports ? p->sport : 0, w->ports ? p->dport : 0);
+	if (traced.flags != flags)
+		fail("flags %#x, want %#x", traced.flags, flags);
+	if (traced.vip_id != w->vip_id || traced.port_min != w->port_min ||
+	    traced.port_max != w->port_max)
+		fail("vip %u %u-%u, want %u %u-%u", traced.vip_id,
+		     traced.port_min, traced.port_max, w->vip_id,
+		     w->port_min, w->port_max);
+	if (traced.real_id != w->real_id)
+		fail("real %u, want %u", traced.real_id, w->real_id);
+	if (traced.slot != (w->ring ? hash_slot(flow_hash(p, 1)) : 0))
+		fail("slot %u, want %u", traced.slot,
+		     w->ring ? hash_slot(flow_hash(p, 1)) : 0);
+	if (traced.outer_family != (w->outer ? real->family : 0) ||
+	    (w->outer && (memcmp(traced.outer_saddr, real->saddr, 16) ||
+			  memcmp(traced.outer_daddr, real->daddr, 16))))
+		fail("outer header of family %u differs", traced.outer_family);
+	report(name);
+}
+
+/* Each reason, for a packet built to cause it. */
+static void test_trace_reasons(void)
+{
+	struct pkt p = flow(VIP4, IPPROTO_TCP, 80);
+	struct want_trace w;
+	struct frame f;
+	__u16 mtu = cfg.mtu;
+	__u32 real;
+
+	trace_all();
+	build(&f, &p);
+	w = (struct want_trace){ XDP_TX, WHY_TUNNELLED, V4_HTTP, 80, 80, R4A,
+				 1, 0, 1 };
+	check_trace("trace: 4in4 tunnelled, range, real, outer", &f, &p, &w);
+
+	p.dport = 443;
+	build(&f, &p);
+	w = (struct want_trace){ XDP_TX, WHY_TUNNELLED, V4_HTTPS, 443, 443,
+				 R6A, 1, 0, 1 };
+	check_trace("trace: 4in6 tunnelled, outer IPv6", &f, &p, &w);
+
+	p = flow(VIP6, IPPROTO_TCP, 80);
+	build(&f, &p);
+	w = (struct want_trace){ XDP_TX, WHY_TUNNELLED, V6_HTTP, 80, 80,
+				 R6A, 1, 0, 1 };
+	check_trace("trace: 6in6 tunnelled", &f, &p, &w);
+
+	p.dport = 8080;
+	build(&f, &p);
+	w = (struct want_trace){ XDP_TX, WHY_TUNNELLED, V6_ALT, 8080, 8080,
+				 R4A, 1, 0, 1 };
+	check_trace("trace: 6in4 tunnelled", &f, &p, &w);
+
+	p = flow(VIP4_RING, IPPROTO_TCP, 80);
+	build(&f, &p);
+	real = ring_real(flow_hash(&p, 1));
+	w = (struct want_trace){ XDP_TX, WHY_TUNNELLED, V4_RING, 1, 65535,
+				 real, 1, 1, 1 };
+	check_trace("trace: Maglev ring: the real and its slot", &f, &p, &w);
+
+	eth(&f, ETH_P_ARP);
+	put_zeros(&f, 28);
+	w = (struct want_trace){ .verdict = XDP_PASS, .reason = WHY_NOT_IP };
+	check_trace("trace: ARP passed, not IP", &f, NULL, &w);
+
+	p = flow(VIP4, IPPROTO_TCP, 80);
+	build(&f, &p);
+	set16(&f, f.l3 + 2, f.l3_len + 1);	/* longer than the frame */
+	w = (struct want_trace){ .verdict = XDP_PASS,
+				 .reason = WHY_MALFORMED };
+	check_trace("trace: IPv4 length past the frame passed, malformed",
+		    &f, &p, &w);
+
+	p = flow(VIP6, IPPROTO_TCP, 80);
+	build_ext(&f, &p, 7);
+	w = (struct want_trace){ .verdict = XDP_PASS, .reason = WHY_EXT_HDR };
+	check_trace("trace: 7 IPv6 extension headers passed", &f, &p, &w);
+
+	p = flow(OTHER4, IPPROTO_TCP, 80);
+	build(&f, &p);
+	w = (struct want_trace){ .verdict = XDP_PASS, .reason = WHY_NOT_VIP };
+	check_trace("trace: not a VIP passed, ports unread", &f, &p, &w);
+
+	p = flow(VIP4, IPPROTO_TCP, 81);
+	build(&f, &p);
+	w = (struct want_trace){ .verdict = XDP_PASS, .reason = WHY_NO_PORT,
+				 .ports = 1 };
+	check_trace("trace: port outside the ranges passed", &f, &p, &w);
+
+	p = flow(VIP4, IPPROTO_TCP, 80);
+	p.frag = IP_MF;
+	build(&f, &p);
+	w = (struct want_trace){ .verdict = XDP_PASS,
+				 .reason = WHY_FRAGMENT };
+	check_trace("trace: fragment to a one-port range passed", &f, &p, &w);
+
+	p = flow(VIP4_BAD, IPPROTO_TCP, 2);
+	build(&f, &p);
+	w = (struct want_trace){ .verdict = XDP_DROP, .reason = WHY_NO_REAL,
+				 .vip_id = V_EMPTY, .port_min = 2,
+				 .port_max = 2, .ports = 1 };
+	check_trace("trace: no usable real dropped", &f, &p, &w);
+
+	p = flow(VIP4, IPPROTO_TCP, 80);
+	build(&f, &p);
+	set_mtu(f.l3_len + 19);
+	w = (struct want_trace){ XDP_DROP, WHY_TOO_BIG, V4_HTTP, 80, 80, R4A,
+				 1, 0, 0 };
+	check_trace("trace: too big without DF dropped", &f, &p, &w);
+	p.frag = IP_DF;
+	build(&f, &p);
+	w.verdict = XDP_TX;
+	check_trace("trace: too big with DF: ICMP sent back, no outer", &f,
+		    &p, &w);
+	set_mtu(mtu);
+}
+
+/* count_traced NAME WANT: how many records a frame leaves */
+static void count_traced(const char *name, const struct frame *in,
+			 int want)
+{
+	__u64 before, after;
+	int n = run_traced(in, &before, &after);
+
+	if (n != want)
+		fail("%d records, want %d", n, want);
+	report(name);
+}
+
+static void test_trace_filter(void)
+{
+	struct pkt p4 = flow(VIP4, IPPROTO_TCP, 80);
+	struct pkt p6 = flow(VIP6, IPPROTO_TCP, 80);
+	struct pkt miss = flow(VIP4, IPPROTO_TCP, 81);
+	struct frame f4, f6, fmiss;
+	__u64 forever = mono_ns() + 10000000000ULL;
+
+	build(&f4, &p4);
+	build(&f6, &p6);
+	build(&fmiss, &miss);
+
+	memset(&trace_filter, 0, sizeof(trace_filter));
+	trace_filter.vip_family = AF_INET;
+	parse_addr(VIP4, trace_filter.vip);
+	set_trace(1, NSEC_BURST, forever);
+	count_traced("trace filter vip: its packet", &f4, 1);
+	count_traced("trace filter vip: another VIP's, none", &f6, 0);
+
+	memset(&trace_filter, 0, sizeof(trace_filter));
+	trace_filter.client_family = AF_INET6;
+	parse_addr(CLIENT6, trace_filter.client);
+	set_trace(1, NSEC_BURST, forever);
+	count_traced("trace filter client: its packet", &f6, 1);
+	count_traced("trace filter client: another client's, none", &f4, 0);
+
+	memset(&trace_filter, 0, sizeof(trace_filter));
+	trace_filter.port = 40000;
+	set_trace(1, NSEC_BURST, forever);
+	count_traced("trace filter port: the source port", &f4, 1);
+	trace_filter.port = 80;
+	set_trace(1, NSEC_BURST, forever);
+	count_traced("trace filter port: the destination port", &f6, 1);
+	count_traced("trace filter port: another port, none", &fmiss, 0);
+
+	memset(&trace_filter, 0, sizeof(trace_filter));
+	trace_filter.verdicts = 1U << XDP_PASS;
+	set_trace(1, NSEC_BURST, forever);
+	count_traced("trace filter passed: a passed packet", &fmiss, 1);
+	count_traced("trace filter passed: a tunnelled one, none", &f4, 0);
+	trace_filter.verdicts = 1U << XDP_TX;
+	set_trace(1, NSEC_BURST, forever);
+	count_traced("trace filter sent: a tunnelled packet", &f4, 1);
+	count_traced("trace filter sent: a passed one, none", &fmiss, 0);
+
+	memset(&trace_filter, 0, sizeof(trace_filter));
+	set_trace(1, NSEC_BURST, 0);
+	count_traced("trace off (expiry 0): nothing", &f4, 0);
+	set_trace(1, NSEC_BURST, mono_ns() - 1);
+	count_traced("trace expired: nothing", &f4, 0);
+}
+
+/* The token bucket, and the ring buffer full. */
+static void test_trace_limits(void)
+{
+	struct pkt p = flow(VIP4, IPPROTO_TCP, 80);
+	__u64 limited, lost, before, after;
+	struct frame f;
+	cpu_set_t cpus;
+	int i, n = 0;
+
+	/* one CPU: the buckets are per CPU */
+	CPU_ZERO(&cpus);
+	CPU_SET(sched_getcpu(), &cpus);
+	if (sched_setaffinity(0, sizeof(cpus), &cpus))
+		die("sched_setaffinity");
+	build(&f, &p);
+	memset(&trace_filter, 0, sizeof(trace_filter));
+
+	/* one per 1000 s, a burst of 2 ahead: 3 of 10 */
+	set_trace(1000 * NSEC_BURST, 2000 * NSEC_BURST,
+		  mono_ns() + 10000000000ULL);
+	for (i = 0; i < 10; i++)
+		n += run_traced(&f, &before, &after);
+	read_buckets(&limited, &lost);
+	if (n != 3)
+		fail("%d records, want 3", n);
+	if (limited != 7 || lost)
+		fail("limited %llu and lost %llu, want 7 and 0", limited,
+		     lost);
+	report("trace rate limit: a burst of 3, then nothing, counted");
+
+	/* a full ring: every record past its room counted as lost */
+	set_trace(1, NSEC_BURST, mono_ns() + 10000000000ULL);
+	for (i = 0; i < 3000; i++) {
+		struct bpf_test_run_opts opts = {
+			.sz = sizeof(opts),
+			.data_in = f.b,
+			.data_size_in = f.len,
+			.repeat = 1,
+		};
+
+		if (bpf_prog_test_run_opts(prog_fd, &opts))
+			die("BPF_PROG_TEST_RUN");
+	}
+	nr_traced = 0;
+	ring_buffer__consume(trace_rb);
+	read_buckets(&limited, &lost);
+	if (!lost || nr_traced + lost != 3000 || limited)
+		fail("%d records, %llu lost, %llu limited: want 3000, some lost",
+		     nr_traced, lost, limited);
+	report("trace ring full: the rest counted as lost");
+	CPU_ZERO(&cpus);
+	for (i = 0; i < ncpus; i++)
+		CPU_SET(i, &cpus);
+	sched_setaffinity(0, sizeof(cpus), &cpus);
+}
+
+static void test_trace(struct bpf_object *obj)
+{
+	trace_ctl_fd = map_fd(obj, "trace_ctl");
+	trace_buckets_fd = map_fd(obj, "trace_buckets");
+	trace_rb = ring_buffer__new(map_fd(obj, "trace_ring"), keep_record,
+				    NULL, NULL);
+	if (!trace_rb)
+		die("ring_buffer__new(trace_ring)");
+	test_trace_reasons();
+	test_trace_filter();
+	test_trace_limits();
+	memset(&trace_filter, 0, sizeof(trace_filter));
+	set_trace(1, 0, 0);
+	ring_buffer__free(trace_rb);
+}
+
 int main(int argc, char **argv)
 {
 	char path[PATH_MAX] = "";
@@ -2339,6 +2743,7 @@ int main(int argc, char **argv)
 	test_icmp_quote();
 	test_icmp_not_a_flow();
 	test_icmp_limits();
+	test_trace(obj);
 
 	summary();
 	bpf_object__close(obj);

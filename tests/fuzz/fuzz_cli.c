@@ -416,7 +416,7 @@ static void check_options(const struct options *o, const char *input)
 
 	if (o->ifindex <= 0 || !o->ifname[0])
 		broken("no interface after a successful parse", input);
-	if (o->mode == STOP)
+	if (o->mode == STOP || o->mode == TRACE)
 		return;
 	if (o->nr_svc < 1)
 		broken("no VIP after a successful parse", input);
