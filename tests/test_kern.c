@@ -2570,6 +2570,39 @@ static void test_trace_reasons(void)
 	set_mtu(mtu);
 }
 
+/* The reasons of an ICMP error forwarded and of a hinted packet. */
+static void test_trace_icmp_hint(void)
+{
+	struct pkt p = flow(VIP4, IPPROTO_TCP, 80);
+	struct pkt err = { .src = ROUTER4, .dst = VIP4,
+			   .protocol = IPPROTO_ICMP };
+	struct want_trace w;
+	struct frame f;
+	__u32 slot;
+
+	error_about(&f, &p, ICMP_UNREACH, ICMP_FRAG, 1400);
+	w = (struct want_trace){ XDP_TX, WHY_ICMP_FORWARDED, V4_HTTP, 80, 80,
+				 R4A, 0, 0, 1 };
+	check_trace("trace: ICMP error about a flow: to its real, outer", &f,
+		    &err, &w);
+	error_about(&f, &p, ICMP_UNREACH, ICMP_FRAG, 575);
+	w = (struct want_trace){ XDP_DROP, WHY_ICMP_MTU_LOW, V4_HTTP, 80, 80,
+				 R_NONE, 0, 0, 0 };
+	check_trace("trace: frag needed 575 dropped, MTU below the minimum",
+		    &f, &err, &w);
+
+	p = flow_to(flow(VIP4_GRACE, IPPROTO_TCP, 80), R4A);
+	slot = hash_slot(flow_hash(&p, 1));
+	set_grace_end(mono_ns() + 600000000000ULL);
+	set_prev(slot, R4B);
+	build(&f, &p);
+	w = (struct want_trace){ XDP_TX, WHY_HINTED, V4_GRACE, 1, 65535, R4A,
+				 1, 1, 1 };
+	check_trace("trace: a moved flow hinted: its reason, real, outer", &f,
+		    &p, &w);
+	set_prev(slot, R_NONE);
+}
+
 /* count_traced NAME WANT: how many records a frame leaves */
 static void count_traced(const char *name, const struct frame *in,
 			 int want)
@@ -2699,6 +2732,7 @@ static void test_trace(struct bpf_object *obj)
 	if (!trace_rb)
 		die("ring_buffer__new(trace_ring)");
 	test_trace_reasons();
+	test_trace_icmp_hint();
 	test_trace_filter();
 	test_trace_limits();
 	memset(&trace_filter, 0, sizeof(trace_filter));
