@@ -61,6 +61,8 @@ struct options {
 	unsigned int duration;	/* seconds, 0 = until interrupted */
 	enum { RUN, UPDATE, STOP } mode;
 	bool keep;		/* leave it attached and pinned at exit */
+	/* --replace: take over a running director, without or with a window */
+	enum { REPLACE_NONE, REPLACE_WARM, REPLACE_COLD } replace;
 	struct ip_addr flow_src[2];	/* --flow-src prefixes, v4 and v6 */
 	int flow_src_len[2];
 	struct health_check {
@@ -82,8 +84,11 @@ struct director {
 	int vip_tables, reals, vip_rings, config_map;
 	int vip_stats, real_stats, events;
 	int first_table;	/* first_vip_table until it is filled */
+	__u32 prog_id;		/* of prog, once loaded */
+	int owner_fd;		/* the pin directory, locked while we run it */
 	bool pinned;
 	bool kept;		/* link pinned: stays after we exit */
+	bool replaced;		/* another loader took it over: leave it */
 };
 
 struct cfg_time {
