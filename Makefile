@@ -99,6 +99,7 @@ check: deps
 		"health=tests/test_health.sh" \
 		"e2e=tests/e2e/run.sh" \
 		"e2e-lb=tests/e2e/test_lb_lab.sh" \
+		"replace=tests/e2e/test_replace.sh" \
 		"ecmp=tests/e2e/test_ecmp.sh" \
 		"bench=bench/run.sh --smoke" \
 		"intree=tests/intree/run.sh"
