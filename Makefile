@@ -34,9 +34,10 @@ MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 BPF_CFLAGS := -O2 -g -Wall -target bpf -I/usr/include/$(MULTIARCH)
 USER_CFLAGS := -O2 -g -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes
 USER_LDLIBS := -lbpf -lelf -lz
-# the loader: the story (user), options, services -> maps, the network
+# the loader: the story (user), options, services -> maps, the network,
+# taking a running director over (--replace)
 USER_SRCS := xdp_iptunnel_user.c xdp_iptunnel_opts.c xdp_iptunnel_maps.c \
-	xdp_iptunnel_net.c
+	xdp_iptunnel_net.c xdp_iptunnel_replace.c
 
 .DELETE_ON_ERROR:
 .PHONY: all clean check check-kernel demo demo-ecmp bench fuzz deps patch

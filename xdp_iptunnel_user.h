@@ -91,12 +91,43 @@ struct director {
 	bool replaced;		/* another loader took it over: leave it */
 };
 
+/* The director running on -i, as --replace finds it. */
+struct running {
+	__u32 prog_id;
+	int prog_fd;		/* for the link update's compare and swap */
+	int link_fd;
+	bool link_pinned;	/* by -K */
+};
+
 struct cfg_time {
 	int vips, reals, rings;
 	double build_s, push_s;
 };
 
 extern struct cfg_time cfg_time;
+
+#define FIRST_TABLE		"first_vip_table"
+#define HANDOVER_CHECK_MS	200	/* how soon a replaced loader leaves */
+#define HANDOVER_WAIT_MS	5000	/* for it to leave, at most */
+
+/* xdp_iptunnel_user.c */
+int pin_path(char *buf, size_t size, const struct options *opt,
+	     const char *name);
+void remove_pins(const struct options *opt);
+struct bpf_map;
+bool pinned_map(const struct bpf_map *map);
+int own_pin_dir(struct director *d, const struct options *opt, int wait_ms);
+const char *mode_name(__u32 mode);
+
+/* xdp_iptunnel_replace.c */
+int find_running(const struct options *opt, struct running *r);
+void close_running(struct running *r);
+int reuse_maps(struct director *d, const struct options *opt);
+int take_over(struct director *d, const struct options *opt,
+	      struct running *r);
+int stop_running(struct director *d, const struct options *opt,
+		 struct running *r);
+bool taken_over(const struct director *d);
 
 /* xdp_iptunnel_opts.c */
 void print_usage(FILE *out);

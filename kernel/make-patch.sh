@@ -55,7 +55,8 @@ git commit -q -m "samples/bpf/Makefile of $(basename "$tree")"
 
 cp "$top/xdp_iptunnel_kern.c" "$top/xdp_iptunnel_common.h" \
 	"$top"/xdp_iptunnel_user.[ch] "$top/xdp_iptunnel_opts.c" \
-	"$top/xdp_iptunnel_maps.c" "$top/xdp_iptunnel_net.c" "$work/samples/bpf/"
+	"$top/xdp_iptunnel_maps.c" "$top/xdp_iptunnel_net.c" \
+	"$top/xdp_iptunnel_replace.c" "$work/samples/bpf/"
 patch -s -F0 --no-backup-if-mismatch -d "$work" -p1 \
 	<"$top/kernel/samples-bpf-Makefile.diff" ||
 	die "kernel/samples-bpf-Makefile.diff does not apply to $mk"
