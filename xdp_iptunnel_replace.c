@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <net/if.h>
 #include <linux/if_link.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -357,13 +358,19 @@ int stop_running(struct director *d, const struct options *opt,
 	return 0;
 }
 
-/* Whether another loader took our director over (see take_over()). */
-bool taken_over(const struct director *d)
+/*
+ * Whether another loader took our director over: our link holds its
+ * program (--replace), or was detached (--replace=cold) from an
+ * interface that is still there (a deleted one detaches it too).
+ */
+bool taken_over(const struct director *d, const struct options *opt)
 {
 	struct bpf_link_info info = {};
 	__u32 len = sizeof(info);
+	char ifname[IF_NAMESIZE];
 
 	if (d->link_fd < 0 || bpf_obj_get_info_by_fd(d->link_fd, &info, &len))
 		return false;
-	return info.prog_id != d->prog_id || !info.xdp.ifindex;
+	return info.prog_id != d->prog_id ||
+	       (!info.xdp.ifindex && if_indextoname(opt->ifindex, ifname));
 }

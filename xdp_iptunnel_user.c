@@ -819,7 +819,7 @@ static int run(struct director *d, const struct options *opt)
 		    fired(&pfd[POLL_DURATION], sizeof(__u64)))
 			break;
 		/* before the health checks could write the maps again */
-		if (fired(&pfd[POLL_HANDOVER], sizeof(__u64)) && taken_over(d)) {
+		if (fired(&pfd[POLL_HANDOVER], sizeof(__u64)) && taken_over(d, opt)) {
 			d->replaced = true;
 			break;
 		}

@@ -127,7 +127,7 @@ int take_over(struct director *d, const struct options *opt,
 	      struct running *r);
 int stop_running(struct director *d, const struct options *opt,
 		 struct running *r);
-bool taken_over(const struct director *d);
+bool taken_over(const struct director *d, const struct options *opt);
 
 /* xdp_iptunnel_opts.c */
 void print_usage(FILE *out);
