@@ -35,9 +35,10 @@ BPF_CFLAGS := -O2 -g -Wall -target bpf -I/usr/include/$(MULTIARCH)
 USER_CFLAGS := -O2 -g -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes
 USER_LDLIBS := -lbpf -lelf -lz
 # the loader: the story (user), options, services -> maps, the network,
-# the real server's mode, the trace
+# the real server's mode, the trace, taking a running director over
 USER_SRCS := xdp_iptunnel_user.c xdp_iptunnel_opts.c xdp_iptunnel_maps.c \
-	xdp_iptunnel_net.c xdp_iptunnel_real.c xdp_iptunnel_trace.c
+	xdp_iptunnel_net.c xdp_iptunnel_real.c xdp_iptunnel_trace.c \
+	xdp_iptunnel_replace.c
 
 .DELETE_ON_ERROR:
 .PHONY: all clean check check-kernel demo demo-ecmp bench fuzz deps patch
@@ -108,6 +109,7 @@ check: deps
 		"pmtu=tests/e2e/test_pmtu.sh" \
 		"e2e-lb=tests/e2e/test_lb_lab.sh" \
 		"survive=tests/e2e/test_survive.sh" \
+		"replace=tests/e2e/test_replace.sh" \
 		"ecmp=tests/e2e/test_ecmp.sh" \
 		"first-run=tests/test_first_run.sh" \
 		"bench=bench/run.sh --smoke" \

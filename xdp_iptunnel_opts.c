@@ -47,6 +47,8 @@ void print_usage(FILE *out)
 		"    --trace [FILTER] print the decision on each packet of the director\n"
 		"       running on -i; FILTER: vip ADDR, client ADDR, port N, passed,\n"
 		"       dropped, sent, limit N (per second, 1000), joined by 'and'\n"
+		"    --replace[=cold] take over the director running on -i: its maps,\n"
+		"       its link, no window; cold: stop it, then start (a window)\n"
 		"    --flow-src <prefix> outer source per flow inside prefix (RSS)\n"
 		"    --check tcp[:port] | http[:port][/path]  health-check reals\n"
 		"    --check-interval <s> (2), --check-fall <n> (3), --check-rise <n> (2)\n"
@@ -421,6 +423,7 @@ int parse_check(const char *str, struct health_check *check)
 
 enum {
 	OPT_STOP = 256,
+	OPT_REPLACE,
 	OPT_FLOW_SRC,
 	OPT_CHECK,
 	OPT_CHECK_INTERVAL,
@@ -435,6 +438,7 @@ static const struct option long_options[] = {
 	{ "update", no_argument, NULL, 'U' },
 	{ "keep", no_argument, NULL, 'K' },
 	{ "stop", no_argument, NULL, OPT_STOP },
+	{ "replace", optional_argument, NULL, OPT_REPLACE },
 	{ "flow-src", required_argument, NULL, OPT_FLOW_SRC },
 	{ "check", required_argument, NULL, OPT_CHECK },
 	{ "check-interval", required_argument, NULL, OPT_CHECK_INTERVAL },
@@ -524,6 +528,12 @@ int parse_options(int argc, char **argv, struct options *opt)
 		case OPT_STOP:
 			opt->mode = STOP;
 			break;
+		case OPT_REPLACE:
+			if (optarg && strcmp(optarg, "cold"))
+				return bad_long_option("replace", optarg,
+						       "expected --replace or --replace=cold");
+			opt->replace = optarg ? REPLACE_COLD : REPLACE_WARM;
+			break;
 		case OPT_FLOW_SRC:
 			err = parse_flow_src(optarg, opt);
 			break;
@@ -609,6 +619,9 @@ int parse_options(int argc, char **argv, struct options *opt)
 		return bad_option('N', "-S", "-S and -N exclude each other");
 	if (!opt->ifindex)
 		return missing_option("-i <ifname|ifindex>");
+	if (opt->replace && opt->mode != RUN)
+		return bad_long_option("replace", opt->mode == STOP ? "--stop" :
+				       "--update", "not together: --replace starts a director");
 	if (opt->mode == STOP || opt->mode == TRACE)
 		return 0;
 	if (opt->mode == REAL)	/* a real server has no VIP table */

@@ -127,13 +127,12 @@ static bool privileged(void)
 }
 
 /* Open and load the object at path, with its program prog. */
-static int load_object(struct director *d, const char *path,
-		       const char *prog)
+/* Open the object at path, with its program prog, not loaded yet. */
+static int open_object(struct director *d, const char *path, const char *prog)
 {
 	char msg[128];
 	int err;
 
-	loading = true;
 	d->obj = bpf_object__open_file(path, NULL);
 	err = libbpf_get_error(d->obj);
 	if (err) {
@@ -149,6 +148,23 @@ static int load_object(struct director *d, const char *path,
 			prog);
 		return -ENOENT;
 	}
+	return 0;
+}
+
+static __u32 prog_id_of(int prog_fd)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(prog_fd, &info, &len) ? 0 : info.id;
+}
+
+static int load_object(struct director *d, const char *path)
+{
+	char msg[128];
+	int err;
+
+	loading = true;
 	err = bpf_object__load(d->obj);
 	loading = false;
 	if (err) {
@@ -158,17 +174,18 @@ static int load_object(struct director *d, const char *path,
 				(libbpf_strerror(err, msg, sizeof(msg)), msg));
 		return err;
 	}
+	d->prog_id = prog_id_of(bpf_program__fd(d->prog));
 	return 0;
 }
 
 static int load_director(struct director *d, const char *path)
 {
-	int err = load_object(d, path, PROG_NAME);
+	int err = load_object(d, path);
 
 	if (err)
 		return err;
 	d->vip_tables = map_fd(d, "vip_tables");
-	d->first_table = map_fd(d, "first_vip_table");
+	d->first_table = map_fd(d, FIRST_TABLE);
 	d->reals = map_fd(d, "reals");
 	d->vip_rings = map_fd(d, "vip_rings");
 	d->prev_rings = map_fd(d, "prev_rings");
@@ -177,10 +194,11 @@ static int load_director(struct director *d, const char *path)
 	d->vip_stats = map_fd(d, "vip_stats");
 	d->real_stats = map_fd(d, "real_stats");
 	d->events = map_fd(d, "events");
-	if (d->vip_tables < 0 || d->first_table < 0 || d->reals < 0 ||
-	    d->vip_rings < 0 || d->prev_rings < 0 || d->grace_ends < 0 ||
-	    d->config_map < 0 || d->vip_stats < 0 ||
-	    d->real_stats < 0 || d->events < 0) {
+	/* first_vip_table is not created when vip_tables is taken over */
+	if (d->vip_tables < 0 || d->reals < 0 || d->vip_rings < 0 ||
+	    d->prev_rings < 0 || d->grace_ends < 0 || d->config_map < 0 ||
+	    d->vip_stats < 0 || d->real_stats < 0 || d->events < 0 ||
+	    !bpf_object__find_map_by_name(d->obj, FIRST_TABLE)) {
 		fprintf(stderr, "%s: %s: lacks the maps of %s\n", prog_name,
 			path, PROG_NAME);
 		return -ENOENT;
@@ -193,8 +211,8 @@ static int load_director(struct director *d, const char *path)
  * that `xdp_iptunnel --update` and bpftool can reach them; with --keep the
  * link is pinned there too and outlives the loader.
  */
-static int pin_path(char *buf, size_t size, const struct director *d,
-		    const char *name)
+int pin_path(char *buf, size_t size, const struct director *d,
+	     const char *name)
 {
 	int n = snprintf(buf, size, "%s%s%s", d->pin_dir, name ? "/" : "",
 			 name ? name : "");
@@ -267,21 +285,23 @@ static bool xdp_attached(int ifindex)
 	       query.attach_mode != XDP_ATTACHED_NONE;
 }
 
-/* Remove the pins of a director; with the link pin, that detaches it. */
-static void remove_pins(const struct director *d)
+/*
+ * Remove the pins of a director, whichever maps its version had; with the
+ * link pin, that detaches it.
+ */
+void remove_pins(const struct director *d)
 {
-	static const char *const names[] = {
-		"link", "vip_tables", "reals", "vip_rings", "config_map",
-		"vip_stats", "real_stats", "events", "prev_rings", "grace_ends",
-		"local_addrs", "peers", "real_events",	/* --real */
-		"trace_ctl", "trace_buckets", "trace_ring",
-	};
 	char path[PATH_MAX];
-	size_t i;
+	struct dirent *e;
+	DIR *dir;
 
-	for (i = 0; i < ARRAY_SIZE(names); i++)
-		if (!pin_path(path, sizeof(path), d, names[i]))
+	dir = opendir(d->pin_dir);
+	while (dir && (e = readdir(dir)))
+		if (e->d_name[0] != '.' &&
+		    !pin_path(path, sizeof(path), d, e->d_name))
 			unlink(path);
+	if (dir)
+		closedir(dir);
 	rmdir(d->pin_dir);
 	/* the parents only when no other director uses them */
 	snprintf(path, sizeof(path), "%s/%s", PIN_ROOT, d->pin_netns);
@@ -314,6 +334,17 @@ static int start_lock(void)
 	return fd;
 }
 
+/*
+ * The maps a director pins: not the object's internal ones, and not
+ * first_vip_table, reached through vip_tables (a pin would keep it once
+ * replaced).
+ */
+bool pinned_map(const struct bpf_map *map)
+{
+	return !strchr(bpf_map__name(map), '.') &&
+	       strcmp(bpf_map__name(map), FIRST_TABLE);
+}
+
 static int pin_maps(struct director *d, const struct options *opt)
 {
 	char path[PATH_MAX];
@@ -335,7 +366,7 @@ static int pin_maps(struct director *d, const struct options *opt)
 				err = -errno;
 		} else if (err == -EEXIST) {
 			fprintf(stderr,
-				"%s: -i '%s': a director already runs there (%s)\n",
+				"%s: -i '%s': a director already runs there (%s; --replace takes it over)\n",
 				prog_name, opt->ifname, d->pin_dir);
 			return err;
 		}
@@ -344,10 +375,7 @@ static int pin_maps(struct director *d, const struct options *opt)
 		goto fail;
 	d->pinned = true;
 	bpf_object__for_each_map(map, d->obj) {
-		if (strchr(bpf_map__name(map), '.'))
-			continue;	/* internal maps */
-		/* through vip_tables: a pin would keep it once replaced */
-		if (bpf_map__fd(map) == d->first_table)
+		if (!pinned_map(map))
 			continue;
 		err = pin_path(path, sizeof(path), d, bpf_map__name(map));
 		if (!err)
@@ -368,6 +396,32 @@ static void unpin_maps(struct director *d)
 		return;
 	remove_pins(d);
 	d->pinned = false;
+}
+
+/*
+ * While a loader runs a director it holds a lock on the pin directory: a
+ * loader that takes the director over waits on it until the one it
+ * replaced has seen that and left (at once if that one was killed).
+ */
+int own_pin_dir(struct director *d, int wait_ms)
+{
+	int fd, waited = 0;
+
+	fd = open(d->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, LOCK_EX | LOCK_NB)) {
+		int err = errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
+
+		if (err != -ETIMEDOUT || waited >= wait_ms) {
+			close(fd);
+			return err;
+		}
+		usleep(HANDOVER_CHECK_MS / 4 * 1000);
+		waited += HANDOVER_CHECK_MS / 4;
+	}
+	d->owner_fd = fd;
+	return 0;
 }
 
 /* --update: the maps of the director that runs on -i. */
@@ -403,7 +457,7 @@ static int open_pinned(struct director *d, const struct options *opt)
 
 /* ---- attach ----------------------------------------------------------- */
 
-static const char *mode_name(__u32 mode)
+const char *mode_name(__u32 mode)
 {
 	switch (mode) {
 	case XDP_ATTACHED_DRV:
@@ -672,16 +726,18 @@ enum {
 	POLL_DURATION,		/* -T has passed */
 	POLL_STATS,		/* every STATS_INTERVAL_S */
 	POLL_CHECK,		/* every --check-interval */
+	POLL_HANDOVER,		/* every HANDOVER_CHECK_MS: replaced? */
 	POLL_PROBES,		/* from here: the health probes in flight */
 };
 
-/* A timer that fires after after_s (at once for 0), then every every_s. */
-static int timer_open(unsigned int after_s, unsigned int every_s)
+/* A timer that fires after after_ms (at once for 0), then every every_ms. */
+static int timer_open(unsigned int after_ms, unsigned int every_ms)
 {
 	struct itimerspec when = {
-		.it_value.tv_sec = after_s,
-		.it_value.tv_nsec = after_s ? 0 : 1,
-		.it_interval.tv_sec = every_s,
+		.it_value.tv_sec = after_ms / 1000,
+		.it_value.tv_nsec = after_ms ? after_ms % 1000 * 1000000L : 1,
+		.it_interval.tv_sec = every_ms / 1000,
+		.it_interval.tv_nsec = every_ms % 1000 * 1000000L,
 	};
 	int fd;
 
@@ -704,8 +760,9 @@ static bool fired(const struct pollfd *pfd, size_t size)
 	       read(pfd->fd, buf, size) == (ssize_t)size;
 }
 
+/* checks: the health checks' timer; director: the handover's */
 static int open_loop_fds(struct pollfd *pfd, const struct options *opt,
-			 bool checks)
+			 bool checks, bool director)
 {
 	int i;
 
@@ -719,15 +776,22 @@ static int open_loop_fds(struct pollfd *pfd, const struct options *opt,
 		return -errno;
 	/* before the statistics' timer: -T 2 ends without a second line */
 	if (opt->duration) {
-		pfd[POLL_DURATION].fd = timer_open(opt->duration, 0);
+		pfd[POLL_DURATION].fd = timer_open(opt->duration * 1000, 0);
 		if (pfd[POLL_DURATION].fd < 0)
 			return pfd[POLL_DURATION].fd;
 	}
-	pfd[POLL_STATS].fd = timer_open(STATS_INTERVAL_S, STATS_INTERVAL_S);
+	pfd[POLL_STATS].fd = timer_open(STATS_INTERVAL_S * 1000,
+					STATS_INTERVAL_S * 1000);
 	if (pfd[POLL_STATS].fd < 0)
 		return pfd[POLL_STATS].fd;
+	if (director) {
+		pfd[POLL_HANDOVER].fd = timer_open(HANDOVER_CHECK_MS,
+						   HANDOVER_CHECK_MS);
+		if (pfd[POLL_HANDOVER].fd < 0)
+			return pfd[POLL_HANDOVER].fd;
+	}
 	if (checks) {
-		pfd[POLL_CHECK].fd = timer_open(0, opt->check.interval);
+		pfd[POLL_CHECK].fd = timer_open(0, opt->check.interval * 1000);
 		if (pfd[POLL_CHECK].fd < 0)
 			return pfd[POLL_CHECK].fd;
 	}
@@ -803,7 +867,7 @@ static int run(struct director *d, const struct options *opt)
 	pfd = calloc(POLL_PROBES + health.nr, sizeof(*pfd));
 	if (!pfd)
 		goto out;
-	err = open_loop_fds(pfd, opt, health.nr);
+	err = open_loop_fds(pfd, opt, health.nr, true);
 	if (err) {
 		fprintf(stderr, "%s: cannot set up signals and timers: %s\n",
 			prog_name, strerror(-err));
@@ -818,6 +882,12 @@ static int run(struct director *d, const struct options *opt)
 		if (fired(&pfd[POLL_SIGNAL], sizeof(struct signalfd_siginfo)) ||
 		    fired(&pfd[POLL_DURATION], sizeof(__u64)))
 			break;
+		/* before the health checks could write the maps again */
+		if (fired(&pfd[POLL_HANDOVER], sizeof(__u64)) &&
+		    taken_over(d, opt)) {
+			d->replaced = true;
+			break;
+		}
 		if (health_process(&health, pfd + POLL_PROBES, n))
 			health_apply(&health, d, opt);
 		if (fired(&pfd[POLL_CHECK], sizeof(__u64))) {
@@ -856,7 +926,7 @@ static int run_real(struct real_server *rs, const struct options *opt)
 	struct pollfd pfd[POLL_PROBES + 1];
 	int err;
 
-	err = open_loop_fds(pfd, opt, false);
+	err = open_loop_fds(pfd, opt, false, false);
 	pfd[POLL_PROBES].fd = timerfd_create(CLOCK_MONOTONIC,
 					     TFD_NONBLOCK | TFD_CLOEXEC);
 	pfd[POLL_PROBES].events = POLLIN;
@@ -895,7 +965,7 @@ static int real_main(struct director *d, const struct options *opt,
 	int lock_fd, err, n;
 
 	if (find_object(argv0, "_real", path, sizeof(path)) ||
-	    load_object(d, path, PROG_NAME "_real"))
+	    open_object(d, path, PROG_NAME "_real") || load_object(d, path))
 		return -1;
 	if (real_open_maps(&rs, d->obj)) {
 		fprintf(stderr, "%s: %s: lacks the maps of %s_real\n",
@@ -925,21 +995,92 @@ static int real_main(struct director *d, const struct options *opt,
 
 static void close_director(struct director *d)
 {
+	/* detaches unless pinned by --keep, or held by who replaced us */
 	if (d->link_fd >= 0)
-		close(d->link_fd);	/* detaches unless pinned by --keep */
+		close(d->link_fd);
 	d->link_fd = -1;
-	if (!d->kept)
+	if (!d->kept && !d->replaced)
 		unpin_maps(d);
+	if (d->owner_fd >= 0)
+		close(d->owner_fd);	/* last: a successor waits for it */
+	d->owner_fd = -1;
 	bpf_object__close(d->obj);
+}
+
+/* A new director: the maps pinned, configured, then attached. */
+static int start_director(struct director *d, const struct options *opt)
+{
+	double t;
+	int err;
+
+	err = configure_interface(d, opt);
+	if (err) {
+		fprintf(stderr, "%s: -i '%s': cannot read MAC and MTU: %s\n",
+			prog_name, opt->ifname, strerror(-err));
+		return err;
+	}
+	err = pin_maps(d, opt);
+	if (err)
+		return err;
+	err = own_pin_dir(d, 0);
+	if (err) {
+		fprintf(stderr, "%s: cannot lock %s: %s\n", prog_name,
+			d->pin_dir, strerror(-err));
+		return err;
+	}
+	t = now_s();
+	err = apply_services(d, opt, NULL);
+	if (err)
+		return err;
+	printf("%s: configured %d VIPs, %d reals in %.3f ms", prog_name,
+	       d->applied.vips, d->applied.reals, (now_s() - t) * 1e3);
+	if (verbose)	/* where the time went, for bench/run.sh */
+		printf("; %d Maglev rings built in %.3f ms, pushed in %.3f ms",
+		       d->applied.rings, d->applied.build_s * 1e3,
+		       d->applied.push_s * 1e3);
+	printf("\n");
+	return attach_director(d, opt);
+}
+
+/*
+ * --replace: the running director's program swapped for ours, then the
+ * new command line's configuration applied as --update applies it. If
+ * that fails, the director runs on with the configuration it had.
+ */
+static int replace_director(struct director *d, const struct options *opt,
+			    struct running *r)
+{
+	char path[PATH_MAX];
+	int err;
+
+	err = take_over(d, opt, r);
+	if (!err)
+		err = configure_interface(d, opt);
+	if (!err)
+		err = apply_services(d, opt, NULL);
+	if (!err) {
+		printf("%s: configured %d VIPs, %d reals\n", prog_name,
+		       d->applied.vips, d->applied.reals);
+		return 0;
+	}
+	if (d->link_fd < 0)	/* not swapped: the running one untouched */
+		return err;
+	if (!d->kept && !pin_path(path, sizeof(path), d, "link") &&
+	    !bpf_obj_pin(d->link_fd, path))
+		d->kept = true;
+	fprintf(stderr, "%s: --replace: program %u runs on %s with its previous configuration%s\n",
+		prog_name, d->prog_id, opt->ifname,
+		d->kept ? " (--stop removes it)" : "");
+	return err;
 }
 
 int main(int argc, char **argv)
 {
-	struct director d = { .link_fd = -1, .first_table = -1 };
+	struct director d = { .link_fd = -1, .first_table = -1, .owner_fd = -1 };
+	struct running old = { .prog_fd = -1, .link_fd = -1 };
 	char path[PATH_MAX];
 	struct options opt;
 	int ret = 1, lock_fd = -1, err;
-	double t;
 
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGINT);
@@ -1003,43 +1144,49 @@ int main(int argc, char **argv)
 		ret = 0;
 		goto out;
 	}
-	if (find_object(argv[0], "", path, sizeof(path)))
+	if (find_object(argv[0], "", path, sizeof(path)) ||
+	    open_object(&d, path, PROG_NAME))
 		goto out;
-	if (load_director(&d, path))
-		goto out;
-	err = configure_interface(&d, &opt);
-	if (err) {
-		fprintf(stderr, "%s: -i '%s': cannot read MAC and MTU: %s\n",
-			prog_name, opt.ifname, strerror(-err));
-		goto out;
-	}
+	/* from the maps taken over to the swap, no other start */
 	lock_fd = start_lock();
 	if (lock_fd < 0) {
 		fprintf(stderr, "%s: cannot lock %s to start: %s\n", prog_name,
 			BPFFS, strerror(-lock_fd));
 		goto out;
 	}
-	if (pin_maps(&d, &opt))
+	if (opt.replace) {
+		err = find_running(&d, &opt, &old);
+		if (err == -ENOENT)
+			printf("%s: --replace: no director runs on %s: starting one\n",
+			       prog_name, opt.ifname);
+		else if (err)
+			goto out;
+		if (!err && opt.replace == REPLACE_WARM && reuse_maps(&d))
+			goto out;
+	}
+	if (load_director(&d, path))
 		goto out;
-	t = now_s();
-	if (apply_services(&d, &opt, NULL))
-		goto out;
-	printf("%s: configured %d VIPs, %d reals in %.3f ms", prog_name,
-	       d.applied.vips, d.applied.reals, (now_s() - t) * 1e3);
-	if (verbose)	/* where the time went, for bench/run.sh */
-		printf("; %d Maglev rings built in %.3f ms, pushed in %.3f ms",
-		       d.applied.rings, d.applied.build_s * 1e3,
-		       d.applied.push_s * 1e3);
-	printf("\n");
-	if (attach_director(&d, &opt))
+	if (old.link_fd >= 0 && opt.replace == REPLACE_WARM) {
+		err = replace_director(&d, &opt, &old);
+	} else {
+		err = old.link_fd >= 0 ? stop_running(&d, &opt, &old) : 0;
+		if (!err)
+			err = start_director(&d, &opt);
+	}
+	if (err)
 		goto out;
 	close(lock_fd);
 	lock_fd = -1;
 	ret = run(&d, &opt) ? 1 : 0;
-	printf("%s: %s %s\n", prog_name,
-	       d.kept ? "left attached and pinned (--stop removes it):" :
-	       "detached from", opt.ifname);
+	if (d.replaced)
+		printf("%s: replaced on %s by another loader: left it attached and pinned\n",
+		       prog_name, opt.ifname);
+	else
+		printf("%s: %s %s\n", prog_name,
+		       d.kept ? "left attached and pinned (--stop removes it):" :
+		       "detached from", opt.ifname);
 out:
+	close_running(&old);
 	close_director(&d);
 	if (lock_fd >= 0)
 		close(lock_fd);

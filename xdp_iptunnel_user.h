@@ -70,6 +70,8 @@ struct options {
 	enum { RUN, UPDATE, STOP, HELP, REAL, TRACE } mode;
 	struct trace_options trace;	/* --trace [FILTER] */
 	bool keep;		/* leave it attached and pinned at exit */
+	/* --replace: take over a running director, without or with a window */
+	enum { REPLACE_NONE, REPLACE_WARM, REPLACE_COLD } replace;
 	struct ip_addr flow_src[2];	/* --flow-src prefixes, v4 and v6 */
 	int flow_src_len[2];
 	struct health_check {
@@ -94,13 +96,48 @@ struct director {
 	int first_table;	/* first_vip_table until it is filled */
 	char pin_dir[128];	/* PIN_ROOT[/<netns>]/<ifname> */
 	char pin_netns[64];	/* "" in the initial network namespace */
+	__u32 prog_id;		/* of prog, once loaded */
+	int owner_fd;		/* the pin directory, locked while we run it */
 	bool pinned;
 	bool kept;		/* link pinned: stays after we exit */
+	bool replaced;		/* another loader took it over: leave it */
 	struct {		/* what apply_services() did; -v shows it */
 		int vips, reals, rings;
 		double build_s, push_s;	/* the Maglev rings' */
 	} applied;
 };
+
+/* The director running on -i, as --replace finds it. */
+struct running {
+	__u32 prog_id;
+	int prog_fd;		/* for the link update's compare and swap */
+	int link_fd;
+	bool link_pinned;	/* by -K */
+};
+
+#define FIRST_TABLE		"first_vip_table"
+#define HANDOVER_CHECK_MS	200	/* how soon a replaced loader leaves */
+#define HANDOVER_WAIT_MS	5000	/* for it to leave, at most */
+
+/* xdp_iptunnel_user.c */
+int pin_path(char *buf, size_t size, const struct director *d,
+	     const char *name);
+void remove_pins(const struct director *d);
+struct bpf_map;
+bool pinned_map(const struct bpf_map *map);
+int own_pin_dir(struct director *d, int wait_ms);
+const char *mode_name(__u32 mode);
+
+/* xdp_iptunnel_replace.c */
+int find_running(const struct director *d, const struct options *opt,
+		 struct running *r);
+void close_running(struct running *r);
+int reuse_maps(struct director *d);
+int take_over(struct director *d, const struct options *opt,
+	      struct running *r);
+int stop_running(struct director *d, const struct options *opt,
+		 struct running *r);
+bool taken_over(const struct director *d, const struct options *opt);
 
 /* xdp_iptunnel_opts.c; the parsers are tests/fuzz/fuzz_cli.c's targets too */
 void print_usage(FILE *out);

@@ -126,6 +126,10 @@ bad "no -m and no neighbour to ask" "$p-d '192.0.2.99': no MAC known for it or i
 bad "-S with -N" "$p-N '-S': -S and -N exclude each other" $good -S -N
 bad "--flow-src without a length" "$p--flow-src '198.51.100.0': not ADDR/LEN" \
 	--flow-src 198.51.100.0 $good
+bad "--replace of an unknown kind" "$p--replace 'hot': expected --replace or --replace=cold" \
+	$good --replace=hot
+bad "--replace with --update" "$p--replace '--update': not together: --replace starts a director" \
+	$good --replace -U
 bad "--check of an unknown kind" "$p--check 'ftp': expected tcp[:port] or http[:port][/path]" \
 	--check ftp $good
 # keys the VIP table cannot hold: one slot's VIP_PROBES_MAX (16) are

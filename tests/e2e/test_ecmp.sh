@@ -7,8 +7,9 @@
 # every flow to the same real whichever director carries it. Checks the
 # route, the per-flow equivalence (synthetic flows, and connections with
 # both, only lb1 and only lb2 up), the withdrawal when a loader stops
-# (timed), a download that survives the failover, the hold timer when a
-# director vanishes silently, and a clean teardown.
+# (timed), a director replaced with --replace keeping its routes, a
+# download that survives the failover, the hold timer when a director
+# vanishes silently, and a clean teardown.
 #
 # Which director carried a flow and which real it reached is read from a
 # capture on the bridge: the outer header of every tunnelled packet says
@@ -190,6 +191,30 @@ for f in 4 6; do
 	check "both up: $NFLOWS IPv$f connections answered by the real they were tunnelled to; the router spread them: lb1 $(carried both $f lb1), lb2 $(carried both $f lb2)" \
 		spread $f
 done
+
+# ---- a director replaced: its program stays attached, its routes stay ----
+xdp_prog() {
+	ip -n "xipt-$1" -d link show eth0 | sed -n 's/.*prog\/xdp id \([0-9]*\).*/\1/p'
+}
+old=$(ecmp_director_pid e-lb1)
+prog=$(xdp_prog e-lb1)
+t0=$EPOCHREALTIME
+# the route's next hops, sampled while lb1 is replaced and two watcher
+# rounds after
+for _ in $(seq 60); do ecmp_nexthops 4; sleep 0.05; done >"$ECMP_RUN/replace.routes" &
+sampler=$!
+sleep 0.3
+ecmp_director e-lb1 --replace || true
+for _ in $(seq 50); do alive "$old" || break; sleep 0.1; done
+rc=0
+{ wait "$old"; } 2>/dev/null || rc=$?
+wait "$sampler" || true
+check "lb1 replaced with --replace: program $prog -> $(xdp_prog e-lb1), its old loader left with status $rc" \
+	sh -c "test $rc = 0 && test -n '$(xdp_prog e-lb1)' && test '$(xdp_prog e-lb1)' != '$prog'"
+routes=$(sort "$ECMP_RUN/replace.routes" | uniq -c | xargs)
+withdrawn=$(ecmp_watch_time e-lb1 withdrawn "$t0")
+check "the route kept both next hops throughout ($routes), the watcher never withdrew lb1" \
+	test "$routes" = "60 lb1 lb2" -a -z "$withdrawn"
 
 # ---- a loader stops during a download: withdrawn, flows keep their real --
 head -c 400000 /dev/urandom >"$ECMP_RUN/big"
