@@ -133,7 +133,9 @@ static int open_object(struct director *d, const char *path, const char *prog)
 	char msg[128];
 	int err;
 
+	loading = true;
 	d->obj = bpf_object__open_file(path, NULL);
+	loading = false;
 	err = libbpf_get_error(d->obj);
 	if (err) {
 		d->obj = NULL;
