@@ -38,7 +38,7 @@ USER_LDLIBS := -lbpf -lelf -lz
 # the real server's mode, the trace, taking a running director over
 USER_SRCS := xdp_iptunnel_user.c xdp_iptunnel_opts.c xdp_iptunnel_maps.c \
 	xdp_iptunnel_net.c xdp_iptunnel_real.c xdp_iptunnel_trace.c \
-	xdp_iptunnel_replace.c
+	xdp_iptunnel_replace.c xdp_iptunnel_stats.c
 
 .DELETE_ON_ERROR:
 .PHONY: all clean check check-kernel demo demo-ecmp bench fuzz deps patch

@@ -1396,9 +1396,8 @@ noinline int trace_write(struct xdp_md *ctx,
 	}
 	__builtin_memcpy(r, decided, sizeof(*r));
 	r->time_ns = now;
-	if (r->verdict == XDP_TX && (r->reason == WHY_TUNNELLED ||
-				      r->reason == WHY_HINTED ||
-				      r->reason == WHY_ICMP_FORWARDED))
+	/* an outer header was written: read it back */
+	if (r->verdict == XDP_TX && r->reason != WHY_TOO_BIG)
 		trace_outer(ctx, r);
 	bpf_ringbuf_submit(r, 0);
 	return 0;

@@ -3,15 +3,22 @@
  * xdp_iptunnel --real: the real server's program (xdp_iptunnel_real_kern.c)
  * and its maps. The host's addresses are its tunnel endpoints; the
  * previous reals the program forwards to get their MACs from the kernel's
- * neighbour table, resolved on demand.
+ * neighbour table, resolved on demand. It runs in the event loop of
+ * xdp_iptunnel_user.c, pinned and attached as the director is.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -140,4 +147,81 @@ void real_print_stats(struct real_server *rs, bool json)
 	}
 	memcpy(rs->last, total, sizeof(total));
 	fflush(stdout);
+}
+
+#define PEERS_INTERVAL_MS	200	/* previous reals resolved this often */
+
+/* Statistics, and previous reals' MACs as the program asks for them. */
+static int run_real(struct real_server *rs, const struct options *opt)
+{
+	struct itimerspec every = {
+		.it_value.tv_nsec = PEERS_INTERVAL_MS * 1000000,
+		.it_interval.tv_nsec = PEERS_INTERVAL_MS * 1000000,
+	};
+	struct pollfd pfd[POLL_PROBES + 1];
+	int err;
+
+	err = open_loop_fds(pfd, opt, false, false);
+	pfd[POLL_PROBES].fd = timerfd_create(CLOCK_MONOTONIC,
+					     TFD_NONBLOCK | TFD_CLOEXEC);
+	pfd[POLL_PROBES].events = POLLIN;
+	if (!err && (pfd[POLL_PROBES].fd < 0 ||
+		     timerfd_settime(pfd[POLL_PROBES].fd, 0, &every, NULL)))
+		err = -errno;
+	while (!err) {
+		if (poll(pfd, POLL_PROBES + 1, -1) < 0) {
+			err = errno == EINTR ? 0 : -errno;
+			continue;
+		}
+		if (fired(&pfd[POLL_SIGNAL], sizeof(struct signalfd_siginfo)) ||
+		    fired(&pfd[POLL_DURATION], sizeof(__u64)))
+			break;
+		if (fired(&pfd[POLL_PROBES], sizeof(__u64)))
+			real_resolve_peers(rs, opt);
+		if (fired(&pfd[POLL_STATS], sizeof(__u64)))
+			real_print_stats(rs, opt->json);
+	}
+	real_print_stats(rs, opt->json);
+	close_loop_fds(pfd);
+	if (pfd[POLL_PROBES].fd >= 0)
+		close(pfd[POLL_PROBES].fd);
+	return err;
+}
+
+/*
+ * --real -i IFNAME: the host's addresses into local_addrs, the program
+ * pinned and attached like the director's, then run_real().
+ */
+int real_main(struct director *d, const struct options *opt,
+	      const char *argv0)
+{
+	struct real_server rs = {};
+	char path[PATH_MAX];
+	int lock_fd, err, n;
+
+	if (find_object(argv0, "_real", path, sizeof(path)) ||
+	    open_object(d, path, PROG_NAME "_real") || load_object(d, path))
+		return -1;
+	if (real_open_maps(&rs, d->obj)) {
+		fprintf(stderr, "%s: %s: lacks the maps of %s_real\n",
+			prog_name, path, PROG_NAME);
+		return -1;
+	}
+	n = real_fill_addrs(&rs);
+	if (n <= 0) {
+		fprintf(stderr, "%s: --real: cannot list the host's addresses: %s\n",
+			prog_name, n ? strerror(-n) : "none");
+		return -1;
+	}
+	lock_fd = start_lock();
+	err = pin_maps(d, opt) || attach_director(d, opt);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	if (err)
+		return -1;
+	err = run_real(&rs, opt);
+	printf("%s: %s %s\n", prog_name,
+	       d->kept ? "left attached and pinned (--stop removes it):" :
+	       "detached from", opt->ifname);
+	return err;
 }

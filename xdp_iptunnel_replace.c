@@ -376,3 +376,35 @@ bool taken_over(const struct director *d, const struct options *opt)
 	return info.prog_id != d->prog_id ||
 	       (!info.xdp.ifindex && if_indextoname(opt->ifindex, ifname));
 }
+
+/*
+ * --replace: the running director's program swapped for ours, then the
+ * new command line's configuration applied as --update applies it. If
+ * that fails, the director runs on with the configuration it had.
+ */
+int replace_director(struct director *d, const struct options *opt,
+		     struct running *r)
+{
+	char path[PATH_MAX];
+	int err;
+
+	err = take_over(d, opt, r);
+	if (!err)
+		err = configure_interface(d, opt);
+	if (!err)
+		err = apply_services(d, opt, NULL);
+	if (!err) {
+		printf("%s: configured %d VIPs, %d reals\n", prog_name,
+		       d->applied.vips, d->applied.reals);
+		return 0;
+	}
+	if (d->link_fd < 0)	/* not swapped: the running one untouched */
+		return err;
+	if (!d->kept && !pin_path(path, sizeof(path), d, "link") &&
+	    !bpf_obj_pin(d->link_fd, path))
+		d->kept = true;
+	fprintf(stderr, "%s: --replace: program %u runs on %s with its previous configuration%s\n",
+		prog_name, d->prog_id, opt->ifname,
+		d->kept ? " (--stop removes it)" : "");
+	return err;
+}

@@ -61,8 +61,8 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
  * <argv0><kind>_kern.o as the kernel samples do, else next to the
  * executable; kind is "" for the director, "_real" for --real.
  */
-static int find_object(const char *argv0, const char *kind, char *path,
-		       size_t size)
+int find_object(const char *argv0, const char *kind, char *path,
+		size_t size)
 {
 	char exe[PATH_MAX - 32];
 	ssize_t len;
@@ -128,7 +128,7 @@ static bool privileged(void)
 
 /* Open and load the object at path, with its program prog. */
 /* Open the object at path, with its program prog, not loaded yet. */
-static int open_object(struct director *d, const char *path, const char *prog)
+int open_object(struct director *d, const char *path, const char *prog)
 {
 	char msg[128];
 	int err;
@@ -161,7 +161,7 @@ static __u32 prog_id_of(int prog_fd)
 	return bpf_obj_get_info_by_fd(prog_fd, &info, &len) ? 0 : info.id;
 }
 
-static int load_object(struct director *d, const char *path)
+int load_object(struct director *d, const char *path)
 {
 	char msg[128];
 	int err;
@@ -318,7 +318,7 @@ void remove_pins(const struct director *d)
  * pins to the attachment, is serialised on the BPF filesystem's root,
  * which is never removed. Returns the locked descriptor, or -errno.
  */
-static int start_lock(void)
+int start_lock(void)
 {
 	int fd, err;
 
@@ -347,7 +347,7 @@ bool pinned_map(const struct bpf_map *map)
 	       strcmp(bpf_map__name(map), FIRST_TABLE);
 }
 
-static int pin_maps(struct director *d, const struct options *opt)
+int pin_maps(struct director *d, const struct options *opt)
 {
 	char path[PATH_MAX];
 	struct bpf_map *map;
@@ -472,7 +472,7 @@ const char *mode_name(__u32 mode)
 	return "unknown";
 }
 
-static int attach_director(struct director *d, const struct options *opt)
+int attach_director(struct director *d, const struct options *opt)
 {
 	LIBBPF_OPTS(bpf_xdp_query_opts, query);
 	LIBBPF_OPTS(bpf_link_create_opts, link_opts);
@@ -543,194 +543,10 @@ static int attach_director(struct director *d, const struct options *opt)
 
 /* ---- stats ------------------------------------------------------------ */
 
-static const char *const event_names[EV_MAX] = {
-	[EV_FRAGMENT] = "fragment",
-	[EV_TOO_BIG] = "too_big",
-	[EV_NO_REAL] = "no_real",
-	[EV_EXT_HDR] = "ext_hdr",
-	[EV_ADJUST_HEAD] = "adjust_head",
-	[EV_ICMP_QUOTE] = "icmp_quote",
-	[EV_ICMP_MTU_LOW] = "icmp_mtu_low",
-	[EV_HINT] = "hinted",
-};
-
-struct stats {
-	int nr_cpus;
-	struct traffic *percpu;
-	struct traffic vip[MAX_VIPS], vip_prev[MAX_VIPS];
-	struct real real_slot[MAX_REALS];
-	struct traffic real[MAX_REALS], real_prev[MAX_REALS];
-	struct traffic proto[256], proto_prev[256];
-	__u64 events[EV_MAX];
-	struct vip_slot *vips;	/* the VIP table, read again when replaced */
-	int nr_vips;
-	__u32 table_id;
-};
-
-static int read_traffic(struct stats *st, int fd, __u32 id, struct traffic *t)
-{
-	int cpu;
-
-	if (bpf_map_lookup_elem(fd, &id, st->percpu))
-		return -errno;
-	memset(t, 0, sizeof(*t));
-	for (cpu = 0; cpu < st->nr_cpus; cpu++) {
-		t->packets += st->percpu[cpu].packets;
-		t->bytes += st->percpu[cpu].bytes;
-		t->icmp_errors += st->percpu[cpu].icmp_errors;
-	}
-	return 0;
-}
-
-static __u64 rate(__u64 now, __u64 before, double secs)
-{
-	return now > before ? (now - before) / secs : 0;
-}
-
-static void print_addr(const __be32 *addr, int family, char *buf, size_t size)
-{
-	inet_ntop(family, addr, buf, size);
-}
-
-static void print_traffic(const char *kind, const char *name,
-			  const struct traffic *t, const struct traffic *prev,
-			  double secs, bool json, bool *first)
-{
-	__u64 pps = rate(t->packets, prev->packets, secs);
-	__u64 bps = rate(t->bytes, prev->bytes, secs);
-
-	if (json) {
-		printf("%s{\"kind\":\"%s\",\"name\":\"%s\",",
-		       *first ? "" : ",", kind, name);
-		printf("\"packets\":%llu,\"bytes\":%llu,\"pps\":%llu,\"Bps\":%llu,",
-		       t->packets, t->bytes, pps, bps);
-		printf("\"icmp_errors\":%llu}", t->icmp_errors);
-		*first = false;
-		return;
-	}
-	printf("%s %s: %llu pkts, %llu bytes, rate: %llu pkts/s, %llu bytes/s",
-	       kind, name, t->packets, t->bytes, pps, bps);
-	printf(", %llu icmp errors\n", t->icmp_errors);
-}
-
-/* Statistics come from the maps alone, so they follow live changes. */
-static void print_stats(struct director *d, struct stats *st, double secs,
-			bool json)
-{
-	bool first = true;
-	char name[128], addr[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
-	__u32 id, i, zero = 0, table_id = 0;
-	struct vip_key *key;
-	struct real *real;
-	int k;
-
-	memset(st->proto, 0, sizeof(st->proto));
-	if (bpf_map_lookup_elem(d->vip_tables, &zero, &table_id))
-		table_id = st->table_id;	/* keep the list we have */
-	if (table_id != st->table_id) {
-		free(st->vips);
-		if (read_vips(d->vip_tables, &st->vips, &st->nr_vips))
-			st->nr_vips = 0;
-		st->table_id = table_id;
-	}
-	if (json)
-		printf("{\"time\":%ld,\"stats\":[", (long)time(NULL));
-	for (k = 0; k < st->nr_vips; k++) {
-		key = &st->vips[k].key;
-		print_addr(key->addr, key->family, addr, sizeof(addr));
-		for (i = 0; i < st->vips[k].value.nr_ranges &&
-		     i < VIP_MAX_RANGES; i++) {
-			struct vip_range *r = &st->vips[k].value.range[i];
-
-			id = r->vip_id;
-			if (id >= MAX_VIPS || read_traffic(st, d->vip_stats, id,
-							   &st->vip[id]))
-				continue;
-			st->proto[key->protocol].packets += st->vip[id].packets;
-			st->proto[key->protocol].bytes += st->vip[id].bytes;
-			st->proto[key->protocol].icmp_errors +=
-				st->vip[id].icmp_errors;
-			if (key->family == AF_INET6)
-				snprintf(name, sizeof(name), "[%s]:%u-%u/%u",
-					 addr, r->port_min, r->port_max,
-					 key->protocol);
-			else
-				snprintf(name, sizeof(name), "%s:%u-%u/%u",
-					 addr, r->port_min, r->port_max,
-					 key->protocol);
-			print_traffic("vip", name, &st->vip[id],
-				      &st->vip_prev[id], secs, json, &first);
-			st->vip_prev[id] = st->vip[id];
-		}
-	}
-	if (read_reals(d->reals, st->real_slot))
-		memset(st->real_slot, 0, sizeof(st->real_slot));
-	for (id = 0; id < MAX_REALS; id++) {
-		real = &st->real_slot[id];
-		if (!real->family ||
-		    read_traffic(st, d->real_stats, id, &st->real[id]))
-			continue;
-		print_addr(real->saddr, real->family, addr, sizeof(addr));
-		print_addr(real->daddr, real->family, dst, sizeof(dst));
-		snprintf(name, sizeof(name), "%s->%s", addr, dst);
-		print_traffic("real", name, &st->real[id], &st->real_prev[id],
-			      secs, json, &first);
-		st->real_prev[id] = st->real[id];
-	}
-	/* the upstream sample's per-protocol view */
-	for (i = 0; i < 256; i++) {
-		if (!st->proto[i].packets)
-			continue;
-		if (json) {
-			snprintf(name, sizeof(name), "%u", i);
-			print_traffic("proto", name, &st->proto[i],
-				      &st->proto_prev[i], secs, json, &first);
-		} else {
-			printf("proto %u: sum:%10llu pkts, rate:%10llu pkts/s\n",
-			       i, st->proto[i].packets,
-			       rate(st->proto[i].packets,
-				    st->proto_prev[i].packets, secs));
-		}
-		st->proto_prev[i] = st->proto[i];
-	}
-	for (i = 0; i < EV_MAX; i++) {
-		__u64 *percpu = (__u64 *)st->percpu;
-		int cpu;
-
-		st->events[i] = 0;
-		if (bpf_map_lookup_elem(d->events, &i, percpu))
-			continue;
-		for (cpu = 0; cpu < st->nr_cpus; cpu++)
-			st->events[i] += percpu[cpu];
-	}
-	if (json) {
-		printf("],\"events\":{");
-		for (i = 0; i < EV_MAX; i++)
-			printf("%s\"%s\":%llu", i ? "," : "", event_names[i],
-			       st->events[i]);
-		printf("}}\n");
-	} else {
-		printf("events:");
-		for (i = 0; i < EV_MAX; i++)
-			printf(" %s %llu", event_names[i], st->events[i]);
-		printf("\n\n");
-	}
-	fflush(stdout);
-}
-
 /* ---- run: signals, timers and health probes in one poll() -------------- */
 
 /* SIGINT, SIGTERM and SIGHUP stay blocked and are read from a signalfd */
 static sigset_t stop_signals;
-
-enum {
-	POLL_SIGNAL,		/* stop */
-	POLL_DURATION,		/* -T has passed */
-	POLL_STATS,		/* every STATS_INTERVAL_S */
-	POLL_CHECK,		/* every --check-interval */
-	POLL_HANDOVER,		/* every HANDOVER_CHECK_MS: replaced? */
-	POLL_PROBES,		/* from here: the health probes in flight */
-};
 
 /* A timer that fires after after_ms (at once for 0), then every every_ms. */
 static int timer_open(unsigned int after_ms, unsigned int every_ms)
@@ -754,7 +570,7 @@ static int timer_open(unsigned int after_ms, unsigned int every_ms)
 }
 
 /* Whether the timer or signalfd polled has fired; reading rearms it. */
-static bool fired(const struct pollfd *pfd, size_t size)
+bool fired(const struct pollfd *pfd, size_t size)
 {
 	char buf[sizeof(struct signalfd_siginfo)];
 
@@ -763,8 +579,8 @@ static bool fired(const struct pollfd *pfd, size_t size)
 }
 
 /* checks: the health checks' timer; director: the handover's */
-static int open_loop_fds(struct pollfd *pfd, const struct options *opt,
-			 bool checks, bool director)
+int open_loop_fds(struct pollfd *pfd, const struct options *opt,
+		  bool checks, bool director)
 {
 	int i;
 
@@ -800,7 +616,7 @@ static int open_loop_fds(struct pollfd *pfd, const struct options *opt,
 	return 0;
 }
 
-static void close_loop_fds(struct pollfd *pfd)
+void close_loop_fds(struct pollfd *pfd)
 {
 	int i;
 
@@ -914,85 +730,6 @@ out:
 	return err;
 }
 
-/* ---- --real: the real server's program -------------------------------- */
-
-#define PEERS_INTERVAL_MS	200	/* previous reals resolved this often */
-
-/* Statistics, and previous reals' MACs as the program asks for them. */
-static int run_real(struct real_server *rs, const struct options *opt)
-{
-	struct itimerspec every = {
-		.it_value.tv_nsec = PEERS_INTERVAL_MS * 1000000,
-		.it_interval.tv_nsec = PEERS_INTERVAL_MS * 1000000,
-	};
-	struct pollfd pfd[POLL_PROBES + 1];
-	int err;
-
-	err = open_loop_fds(pfd, opt, false, false);
-	pfd[POLL_PROBES].fd = timerfd_create(CLOCK_MONOTONIC,
-					     TFD_NONBLOCK | TFD_CLOEXEC);
-	pfd[POLL_PROBES].events = POLLIN;
-	if (!err && (pfd[POLL_PROBES].fd < 0 ||
-		     timerfd_settime(pfd[POLL_PROBES].fd, 0, &every, NULL)))
-		err = -errno;
-	while (!err) {
-		if (poll(pfd, POLL_PROBES + 1, -1) < 0) {
-			err = errno == EINTR ? 0 : -errno;
-			continue;
-		}
-		if (fired(&pfd[POLL_SIGNAL], sizeof(struct signalfd_siginfo)) ||
-		    fired(&pfd[POLL_DURATION], sizeof(__u64)))
-			break;
-		if (fired(&pfd[POLL_PROBES], sizeof(__u64)))
-			real_resolve_peers(rs, opt);
-		if (fired(&pfd[POLL_STATS], sizeof(__u64)))
-			real_print_stats(rs, opt->json);
-	}
-	real_print_stats(rs, opt->json);
-	close_loop_fds(pfd);
-	if (pfd[POLL_PROBES].fd >= 0)
-		close(pfd[POLL_PROBES].fd);
-	return err;
-}
-
-/*
- * --real -i IFNAME: the host's addresses into local_addrs, the program
- * pinned and attached like the director's, then run_real().
- */
-static int real_main(struct director *d, const struct options *opt,
-		     const char *argv0)
-{
-	struct real_server rs = {};
-	char path[PATH_MAX];
-	int lock_fd, err, n;
-
-	if (find_object(argv0, "_real", path, sizeof(path)) ||
-	    open_object(d, path, PROG_NAME "_real") || load_object(d, path))
-		return -1;
-	if (real_open_maps(&rs, d->obj)) {
-		fprintf(stderr, "%s: %s: lacks the maps of %s_real\n",
-			prog_name, path, PROG_NAME);
-		return -1;
-	}
-	n = real_fill_addrs(&rs);
-	if (n <= 0) {
-		fprintf(stderr, "%s: --real: cannot list the host's addresses: %s\n",
-			prog_name, n ? strerror(-n) : "none");
-		return -1;
-	}
-	lock_fd = start_lock();
-	err = pin_maps(d, opt) || attach_director(d, opt);
-	if (lock_fd >= 0)
-		close(lock_fd);
-	if (err)
-		return -1;
-	err = run_real(&rs, opt);
-	printf("%s: %s %s\n", prog_name,
-	       d->kept ? "left attached and pinned (--stop removes it):" :
-	       "detached from", opt->ifname);
-	return err;
-}
-
 /* ---- detach ----------------------------------------------------------- */
 
 static void close_director(struct director *d)
@@ -1042,38 +779,6 @@ static int start_director(struct director *d, const struct options *opt)
 		       d->applied.push_s * 1e3);
 	printf("\n");
 	return attach_director(d, opt);
-}
-
-/*
- * --replace: the running director's program swapped for ours, then the
- * new command line's configuration applied as --update applies it. If
- * that fails, the director runs on with the configuration it had.
- */
-static int replace_director(struct director *d, const struct options *opt,
-			    struct running *r)
-{
-	char path[PATH_MAX];
-	int err;
-
-	err = take_over(d, opt, r);
-	if (!err)
-		err = configure_interface(d, opt);
-	if (!err)
-		err = apply_services(d, opt, NULL);
-	if (!err) {
-		printf("%s: configured %d VIPs, %d reals\n", prog_name,
-		       d->applied.vips, d->applied.reals);
-		return 0;
-	}
-	if (d->link_fd < 0)	/* not swapped: the running one untouched */
-		return err;
-	if (!d->kept && !pin_path(path, sizeof(path), d, "link") &&
-	    !bpf_obj_pin(d->link_fd, path))
-		d->kept = true;
-	fprintf(stderr, "%s: --replace: program %u runs on %s with its previous configuration%s\n",
-		prog_name, d->prog_id, opt->ifname,
-		d->kept ? " (--stop removes it)" : "");
-	return err;
 }
 
 int main(int argc, char **argv)

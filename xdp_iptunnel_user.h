@@ -119,7 +119,30 @@ struct running {
 #define HANDOVER_CHECK_MS	200	/* how soon a replaced loader leaves */
 #define HANDOVER_WAIT_MS	5000	/* for it to leave, at most */
 
+/* The one event loop's descriptors, in poll()'s array */
+enum {
+	POLL_SIGNAL,		/* stop */
+	POLL_DURATION,		/* -T has passed */
+	POLL_STATS,		/* every STATS_INTERVAL_S */
+	POLL_CHECK,		/* every --check-interval */
+	POLL_HANDOVER,		/* every HANDOVER_CHECK_MS: replaced? */
+	POLL_PROBES,		/* from here: the health probes in flight */
+};
+
+struct pollfd;
+
 /* xdp_iptunnel_user.c */
+int find_object(const char *argv0, const char *kind, char *path,
+		size_t size);
+int open_object(struct director *d, const char *path, const char *prog);
+int load_object(struct director *d, const char *path);
+int start_lock(void);
+int pin_maps(struct director *d, const struct options *opt);
+int attach_director(struct director *d, const struct options *opt);
+int open_loop_fds(struct pollfd *pfd, const struct options *opt,
+		  bool checks, bool director);
+void close_loop_fds(struct pollfd *pfd);
+bool fired(const struct pollfd *pfd, size_t size);
 int pin_path(char *buf, size_t size, const struct director *d,
 	     const char *name);
 void remove_pins(const struct director *d);
@@ -127,6 +150,22 @@ struct bpf_map;
 bool pinned_map(const struct bpf_map *map);
 int own_pin_dir(struct director *d, int wait_ms);
 const char *mode_name(__u32 mode);
+
+/* xdp_iptunnel_stats.c: the counters, summed over the CPUs */
+struct stats {
+	int nr_cpus;
+	struct traffic *percpu;
+	struct traffic vip[MAX_VIPS], vip_prev[MAX_VIPS];
+	struct real real_slot[MAX_REALS];
+	struct traffic real[MAX_REALS], real_prev[MAX_REALS];
+	struct traffic proto[256], proto_prev[256];
+	__u64 events[EV_MAX];
+	struct vip_slot *vips;	/* the VIP table, read again when replaced */
+	int nr_vips;
+	__u32 table_id;
+};
+
+void print_stats(struct director *d, struct stats *st, double secs, bool json);
 
 /* xdp_iptunnel_replace.c */
 int find_running(const struct director *d, const struct options *opt,
@@ -138,6 +177,8 @@ int take_over(struct director *d, const struct options *opt,
 int stop_running(struct director *d, const struct options *opt,
 		 struct running *r);
 bool taken_over(const struct director *d, const struct options *opt);
+int replace_director(struct director *d, const struct options *opt,
+		     struct running *r);
 
 /* xdp_iptunnel_opts.c; the parsers are tests/fuzz/fuzz_cli.c's targets too */
 void print_usage(FILE *out);
@@ -182,6 +223,8 @@ int real_open_maps(struct real_server *rs, struct bpf_object *obj);
 int real_fill_addrs(struct real_server *rs);
 void real_resolve_peers(struct real_server *rs, const struct options *opt);
 void real_print_stats(struct real_server *rs, bool json);
+int real_main(struct director *d, const struct options *opt,
+	      const char *argv0);
 
 /* The health checks' run-time state: per real address, its probe. */
 struct real_health {

@@ -58,7 +58,8 @@ cp "$top/xdp_iptunnel_kern.c" "$top/xdp_iptunnel_real_kern.c" \
 	"$top"/xdp_iptunnel_user.[ch] "$top/xdp_iptunnel_opts.c" \
 	"$top/xdp_iptunnel_maps.c" "$top/xdp_iptunnel_net.c" \
 	"$top/xdp_iptunnel_real.c" "$top"/xdp_iptunnel_trace.[ch] \
-	"$top/xdp_iptunnel_replace.c" "$work/samples/bpf/"
+	"$top/xdp_iptunnel_replace.c" "$top/xdp_iptunnel_stats.c" \
+	"$work/samples/bpf/"
 patch -s -F0 --no-backup-if-mismatch -d "$work" -p1 \
 	<"$top/kernel/samples-bpf-Makefile.diff" ||
 	die "kernel/samples-bpf-Makefile.diff does not apply to $mk"

@@ -25,7 +25,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=tests/tap.sh
 . "$top/tests/tap.sh"
 USER_DIR=$(realpath "${1:-$top}")
-USER_SRCS=$(for f in user opts maps net real trace replace; do echo "$USER_DIR/xdp_iptunnel_$f.c"; done)
+USER_SRCS=$(for f in user opts maps net real trace replace stats; do echo "$USER_DIR/xdp_iptunnel_$f.c"; done)
 KERN=$top/xdp_iptunnel_kern.o
 SUPP=$top/tests/test_sanitize.supp
 NS=xipt-san-$$
