@@ -29,7 +29,7 @@ url() { case $1 in *:*) echo "http://[$1]/big" ;; *) echo "http://$1/big" ;; esa
 # The program without its ICMP branch, beside a copy of the loader (which
 # loads the object next to itself).
 build_without_icmp() {
-	sed 's/^\tif (is_icmp(&pkt)) {$/\tif (0) {/' \
+	sed 's/^\tif (is_icmp(pkt)) {$/\tif (0) {/' \
 		"$top/xdp_iptunnel_kern.c" >"$off/xdp_iptunnel_kern.c"
 	if cmp -s "$top/xdp_iptunnel_kern.c" "$off/xdp_iptunnel_kern.c"; then
 		echo "test_pmtu: the ICMP branch to cut was not found" >&2
