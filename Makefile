@@ -80,7 +80,7 @@ clean:
 	$(MAKE) -C tests/fuzz clean
 endif
 
-lab/xdp_decap_kern.o: lab/xdp_decap_kern.c
+lab/xdp_pass_kern.o: lab/xdp_pass_kern.c
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 tests/flowpick: tests/flowpick.c
@@ -90,7 +90,7 @@ deps:
 	tests/deps.sh check
 
 check: deps
-	$(MAKE) all tests/flowpick lab/xdp_decap_kern.o
+	$(MAKE) all tests/flowpick lab/xdp_pass_kern.o
 	$(MAKE) -C tests test_kern test_real
 	$(MAKE) -C tests/fuzz all
 	tests/run.sh \

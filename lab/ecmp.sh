@@ -44,7 +44,7 @@ case $nreals in [1-9]) ;; *) echo "ecmp.sh: --reals 1 to 9" >&2; exit 1 ;; esac
 
 [ "$(id -u)" = 0 ] || { echo "ecmp.sh: run as root" >&2; exit 1; }
 ecmp_deps
-make -s -C "$LAB_TOP" all lab/xdp_decap_kern.o
+make -s -C "$LAB_TOP" all lab/xdp_pass_kern.o
 
 # teardown on Ctrl-C and on failure, and at the end unless --keep
 trap 'ecmp_down' EXIT

@@ -48,7 +48,7 @@ done
 
 [ "$(id -u)" = 0 ] || { echo "lab.sh: run as root" >&2; exit 1; }
 "$LAB_TOP/tests/deps.sh" demo
-make -s -C "$LAB_TOP" all lab/xdp_decap_kern.o
+make -s -C "$LAB_TOP" all lab/xdp_pass_kern.o
 
 # teardown on Ctrl-C and on failure, and at the end unless --keep
 trap 'stop_process "$LAB_RUN/trace.pid" TERM >/dev/null; lab_down' EXIT

@@ -22,7 +22,7 @@
 LAB_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LAB_RUN=${LAB_RUN:-/run/xdp_iptunnel-lab}
 LAB_LOADER=${LAB_LOADER:-$LAB_TOP/xdp_iptunnel}
-LAB_DECAP_OBJ=$LAB_TOP/lab/xdp_decap_kern.o	# xdp_pass, for veth peers
+LAB_DECAP_OBJ=$LAB_TOP/lab/xdp_pass_kern.o	# xdp_pass, for veth peers
 LAB_BPFFS=/sys/fs/bpf/xipt-lab	# the decap programs' pins, of old
 LAB_LOCK=/run/xdp_iptunnel-lab.lock	# whose lab is up: see lab_lock
 VIP4=192.0.2.33

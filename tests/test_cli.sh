@@ -281,7 +281,7 @@ check "the next director on the interface removed the stale pins" \
 check "and leaves nothing behind itself" nothing_left
 
 # ---- another XDP program on the interface ---------------------------------
-ip -n $NS link set dev c0 xdpgeneric obj "$top/lab/xdp_decap_kern.o" \
+ip -n $NS link set dev c0 xdpgeneric obj "$top/lab/xdp_pass_kern.o" \
 	sec xdp program xdp_pass
 rc=0
 run $good -T 1 >/dev/null 2>"$tmp/err" || rc=$?

@@ -143,7 +143,7 @@ test_stop() {
 
 modes=${*:-native generic}
 "$top/tests/deps.sh" demo
-make -s -C "$top" all lab/xdp_decap_kern.o
+make -s -C "$top" all lab/xdp_pass_kern.o
 for mode in $modes; do
 	lab_up "$mode" 1
 	for combo in "4 4" "6 6" "4 6" "6 4"; do

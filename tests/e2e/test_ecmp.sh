@@ -158,7 +158,7 @@ start_timed() {
 
 started=$EPOCHREALTIME
 ecmp_deps
-make -s -C "$top" all tests/flowpick lab/xdp_decap_kern.o
+make -s -C "$top" all tests/flowpick lab/xdp_pass_kern.o
 ecmp_up native 2 3
 
 # ---- two directors, one configuration, one ECMP route -------------------

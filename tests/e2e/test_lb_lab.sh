@@ -30,7 +30,7 @@ director_cmd() {
 }
 
 "$top/tests/deps.sh" demo
-make -s -C "$top" all lab/xdp_decap_kern.o
+make -s -C "$top" all lab/xdp_pass_kern.o
 lab_up native 3
 rs1=$(host4 rs1) rs2=$(host4 rs2) rs3=$(host4 rs3)
 # replaying a flow means reusing its client port at once: no TIME_WAIT

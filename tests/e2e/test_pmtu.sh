@@ -122,7 +122,7 @@ test_ping() {
 
 modes=${*:-native generic}
 "$top/tests/deps.sh" demo
-make -s -C "$top" all lab/xdp_decap_kern.o
+make -s -C "$top" all lab/xdp_pass_kern.o
 build_without_icmp
 for mode in $modes; do
 	lab_up "$mode" 1

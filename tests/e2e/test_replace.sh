@@ -144,7 +144,7 @@ variant() {
 }
 
 "$top/tests/deps.sh" demo
-make -s -C "$top" all lab/xdp_decap_kern.o
+make -s -C "$top" all lab/xdp_pass_kern.o
 variant events 's/__uint(max_entries, EV_MAX);/__uint(max_entries, EV_MAX + 1);/'
 variant ring 's/__uint(max_entries, MAGLEV_RING_SIZE);/__uint(max_entries, MAGLEV_RING_SIZE + 2);/'
 check "the variants build, each with one map changed" \

@@ -66,7 +66,7 @@ scenario() {
 }
 
 "$top/tests/deps.sh" demo
-make -s -C "$top" all tests/flowpick lab/xdp_decap_kern.o
+make -s -C "$top" all tests/flowpick lab/xdp_pass_kern.o
 LAB_DECAP=xdp lab_up generic 4
 head -c $SIZE /dev/urandom >"$LAB_RUN/big"
 # client ports are reused from run to run: no TIME_WAIT

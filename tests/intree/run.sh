@@ -47,7 +47,7 @@ check "make KDIR=<tree> from a copy of the project directory" \
 # the in-tree binary and object pass the same tests
 make -s -C "$samples/tests" test_kern LIBBPF_CFLAGS="-I$tree/libbpf/include" \
 	LIBBPF_LDLIBS="$tree/libbpf/libbpf.a -lelf -lz"
-make -s -C "$samples" KDIR= tests/flowpick lab/xdp_decap_kern.o
+make -s -C "$samples" KDIR= tests/flowpick lab/xdp_pass_kern.o
 for suite in "tests/test_kern ./xdp_iptunnel_kern.o" tests/test_lb.sh \
 	"tests/e2e/run.sh native"; do
 	line=$(cd "$samples" && $suite 2>&1 | tail -n 1)
