@@ -359,10 +359,10 @@ lab_teardown() {
 	local f ns
 	lab_stop_director TERM 2>/dev/null || true
 	for f in "$LAB_RUN"/capture-*.pid; do
-		[ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null
+		[ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
 	done
 	for f in "$LAB_RUN"/nginx-*.pid "$LAB_RUN"/real-*.pid; do
-		[ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null
+		[ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
 	done
 	for ns in $(ip netns list | awk '/^xipt-(br|client|lb|router|rs[0-9]+)( |$)/ { print $1 }'); do
 		ip netns del "$ns"
