@@ -733,6 +733,18 @@ static int quote_unreadable(struct expect *e)
 	return 0;
 }
 
+/* The real that range r picks for a flow hash (its id in *id), or NULL. */
+static const struct real *model_pick(const struct vip_range *r, __u32 hash,
+				     __u32 *id)
+{
+	*id = r->real_id;
+	if (r->flags & VIP_F_RING)
+		*id = r->vip_id < MAX_VIPS && rings[r->vip_id] ?
+		      rings[r->vip_id][(__u64)hash * MAGLEV_RING_SIZE >> 32] :
+		      BAD_REAL;
+	return *id < MAX_REALS && reals[*id].family ? &reals[*id] : NULL;
+}
+
 /*
  * ICMP errors about a VIP's flow, as documented: destination unreachable
  * and time exceeded (ICMPv6: and packet too big, right after the fixed
@@ -812,12 +824,7 @@ static int model_icmp(const __u8 *f, int len, const struct inner *in,
 	}
 	if (r->flags & (VIP_F_RING | VIP_F_FLOW_SRC))
 		hash = model_hash(&fl);
-	id = r->real_id;
-	if (r->flags & VIP_F_RING)
-		id = r->vip_id < MAX_VIPS && rings[r->vip_id] ?
-		     rings[r->vip_id][(__u64)hash * MAGLEV_RING_SIZE >> 32] :
-		     BAD_REAL;
-	real = id < MAX_REALS && reals[id].family ? &reals[id] : NULL;
+	real = model_pick(r, hash, &id);
 	if (!real) {
 		e->events |= 1U << EV_NO_REAL;
 		e->outcomes |= 1U << O_NO_REAL;
@@ -861,12 +868,7 @@ static void model(const __u8 *f, int len, struct expect *e)
 		return;
 	if (r->flags & (VIP_F_RING | VIP_F_FLOW_SRC))
 		hash = model_hash(&in);
-	id = r->real_id;
-	if (r->flags & VIP_F_RING)
-		id = r->vip_id < MAX_VIPS && rings[r->vip_id] ?
-		     rings[r->vip_id][(__u64)hash * MAGLEV_RING_SIZE >> 32] :
-		     BAD_REAL;
-	real = id < MAX_REALS && reals[id].family ? &reals[id] : NULL;
+	real = model_pick(r, hash, &id);
 	if (!real) {
 		e->action = XDP_DROP;
 		e->events |= 1U << EV_NO_REAL;
