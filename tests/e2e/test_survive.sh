@@ -3,8 +3,9 @@
 #
 # Connections survive changes of the real set, in the lab: N parallel
 # slow downloads (1.5 MB at 100 kB/s, about 15 s each) through the VIP,
-# and a live --update 4 s in: a 4th real added, or a real drained (taken
-# out of the configuration while its nginx keeps serving). The real
+# and a live --update 4 s in: a 4th real added, a real drained (taken
+# out of the configuration while its nginx keeps serving), or a real's
+# weight changed. The real
 # servers run xdp_iptunnel --real. Each run prints how many connections
 # the change moved to another real (tests/flowpick asks the attached
 # program for each client port, before and after) and how many broke;
@@ -23,10 +24,12 @@ CLIENT=$(host4 client)
 trap 'lab_down' EXIT
 trap 'exit 1' INT TERM
 
+# reals HOST[:WEIGHT]...: their -d options
 reals() {
-	local host
-	for host in "$@"; do
-		printf -- ' -d %s' "$(host4 "$host")"
+	local real
+	for real in "$@"; do
+		printf -- ' -d %s' "$(host4 "${real%%:*}")"
+		[ "${real#*:}" = "$real" ] || printf ',weight=%s' "${real#*:}"
 	done
 }
 
@@ -90,6 +93,16 @@ check "rs2 drained (its nginx still serving) under $N downloads: $moved moved, $
 	test "$moved" -ge $((N / 10)) -a "$broken" = 0
 
 r=$(scenario drain0 23000 0 "rs1 rs2 rs3 rs4" "rs1 rs3 rs4" | tail -n 1)
+read -r _ moved0 _ broken0 <<<"$r"
+check "baseline, --grace 0: $moved0 moved, $broken0 broken" \
+	test "$moved0" -ge $((N / 10)) -a "$broken0" -ge $((moved0 / 2))
+
+r=$(scenario weight 24000 60 "rs1 rs2 rs3 rs4" "rs1:4 rs2 rs3 rs4" | tail -n 1)
+read -r _ moved _ broken <<<"$r"
+check "rs1's weight 1 -> 4 under $N downloads: $moved moved, $broken broken" \
+	test "$moved" -ge $((N / 10)) -a "$broken" = 0
+
+r=$(scenario weight0 25000 0 "rs1 rs2 rs3 rs4" "rs1:4 rs2 rs3 rs4" | tail -n 1)
 read -r _ moved0 _ broken0 <<<"$r"
 check "baseline, --grace 0: $moved0 moved, $broken0 broken" \
 	test "$moved0" -ge $((N / 10)) -a "$broken0" -ge $((moved0 / 2))
