@@ -238,7 +238,7 @@ lab_nginx() {
 worker_processes 1;
 pid $LAB_RUN/nginx-$host.pid;
 error_log $LAB_RUN/nginx-$host.log;
-events { worker_connections 64; }
+events { worker_connections 1024; }
 http {
 	access_log off;
 	client_body_temp_path $LAB_RUN/nginx-$host-body;
@@ -247,9 +247,12 @@ http {
 		location / { return 200 "$host\n"; }
 		location /slow { limit_rate 100k; alias $LAB_RUN/big; }
 		location /big { alias $LAB_RUN/big; }
+		location = /health { alias $LAB_RUN/health-$host; }
 	}
 }
 EOF
+	# a health check's page: removing it fails the check, and only that
+	echo ok >"$LAB_RUN/health-$host"
 	in_ns "$host" nginx -c "$conf"
 }
 

@@ -3,14 +3,15 @@
 #
 # Connections survive changes of the real set, in the lab: N parallel
 # slow downloads (1.5 MB at 100 kB/s, about 15 s each) through the VIP,
-# and a live --update 4 s in: a 4th real added, a real drained (taken
-# out of the configuration while its nginx keeps serving), or a real's
-# weight changed. The real
-# servers run xdp_iptunnel --real. Each run prints how many connections
-# the change moved to another real (tests/flowpick asks the attached
-# program for each client port, before and after) and how many broke;
-# with the grace period (the default) none may break, with --grace 0
-# (the baseline) the moved ones break: the test fails without the feature.
+# and a live change 4 s in: a 4th real added, a real drained (taken out
+# of the configuration while its nginx keeps serving), a real's weight
+# changed (--update each), or a real that failed its health check coming
+# back (its /health page restored). The real servers run xdp_iptunnel
+# --real. Each run prints how many connections the change moved to
+# another real (tests/flowpick asks the attached program for each client
+# port, before and after) and how many broke; with the grace period (the
+# default) none may break, with --grace 0 (the baseline) the moved ones
+# break: the test fails without the feature.
 
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -40,12 +41,46 @@ picks() {
 		-c "$CLIENT" eth0 "$VIP4" 80 "$N" "$1" | cut -d' ' -f5-
 }
 
-# scenario NAME PORT0 GRACE "BEFORE" "AFTER": prints "moved M broken B"
+# update REAL...: the live change, an --update of the director with the
+# --grace of the scenario running it
+update() {
+	# shellcheck disable=SC2046
+	nsenter --net=/run/netns/"$(lab_ns lb)" "$LAB_LOADER" -U -i eth0 \
+		-a "$VIP4" -p 80 -s "$(host4 lb)" --grace "$grace" \
+		$(reals "$@") >/dev/null
+}
+
+# health HOST ok|fail: HOST's health file there or not (its nginx keeps
+# serving everything else); then wait for the director to say so
+health() {
+	local host=$1 state=up i
+	if [ "$2" = ok ]; then
+		echo ok >"$LAB_RUN/health-$host"
+	else
+		rm -f "$LAB_RUN/health-$host"
+		state=down
+	fi
+	for i in $(seq 100); do
+		grep -q "real $(host4 "$host") port 80 is $state" \
+			"$LAB_RUN/director.log" && return 0
+		sleep 0.1
+	done
+	echo "test_survive: $host never went $state" >&2
+	return 1
+}
+
+# scenario NAME PORT0 GRACE "REALS" "SETUP" CHANGE...: a director with
+# REALS (HOST[:WEIGHT]) and --grace GRACE, health-checked every second;
+# SETUP runs before the downloads, CHANGE 4 s into them. Prints
+# "moved M broken B"; each broken download to stderr.
 scenario() {
-	local name=$1 port0=$2 grace=$3 before=$4 after=$5 i pids=()
+	local name=$1 port0=$2 grace=$3 before=$4 setup=$5 i pids=()
+	shift 5
 	# shellcheck disable=SC2046,SC2086
 	lab_director -S -a "$VIP4" -p 80 -s "$(host4 lb)" --grace "$grace" \
-		$(reals $before)
+		--check http:80/health --check-interval 1 --check-fall 2 \
+		--check-rise 2 $(reals $before)
+	$setup
 	for i in $(seq 0 $((N - 1))); do
 		ip netns exec "$(lab_ns client)" curl -s --max-time 60 \
 			--local-port $((port0 + i)) -o /dev/null \
@@ -55,16 +90,24 @@ scenario() {
 	done
 	sleep 4
 	picks "$port0" >"$LAB_RUN/$name.before"
-	# shellcheck disable=SC2046,SC2086
-	nsenter --net=/run/netns/"$(lab_ns lb)" "$LAB_LOADER" -U -i eth0 \
-		-a "$VIP4" -p 80 -s "$(host4 lb)" --grace "$grace" \
-		$(reals $after) >/dev/null
+	"$@"
 	picks "$port0" >"$LAB_RUN/$name.after"
 	wait "${pids[@]}" || true
 	lab_stop_director >/dev/null
-	moved=$(paste -d' ' "$LAB_RUN/$name.before" "$LAB_RUN/$name.after" |
+	moved=$(paste -d' ' <(cut -d' ' -f1 "$LAB_RUN/$name.before") \
+		<(cut -d' ' -f1 "$LAB_RUN/$name.after") |
 		awk '$1 != $2 { n++ } END { print n + 0 }')
-	broken=$(cat "$LAB_RUN/$name".[0-9]* | grep -cvx "200 $SIZE" || true)
+	broken=0
+	for i in $(seq 0 $((N - 1))); do
+		grep -qx "200 $SIZE" "$LAB_RUN/$name.$i" && continue
+		broken=$((broken + 1))
+		[ "$grace" = 0 ] && continue
+		# a failure: which real it had before and after, what curl saw
+		echo "$name: port $((port0 + i)):" \
+			"$(sed -n "$((i + 1))p" "$LAB_RUN/$name.before") ->" \
+			"$(sed -n "$((i + 1))p" "$LAB_RUN/$name.after"):" \
+			"$(tr '\n' ' ' <"$LAB_RUN/$name.$i")" >&2
+	done
 	echo "moved $moved broken $broken"
 }
 
@@ -75,36 +118,31 @@ head -c $SIZE /dev/urandom >"$LAB_RUN/big"
 # client ports are reused from run to run: no TIME_WAIT
 in_ns client sysctl -qw net.ipv4.tcp_max_tw_buckets=0
 
-r=$(scenario add 20000 60 "rs1 rs2 rs3" "rs1 rs2 rs3 rs4" | tail -n 1)
-read -r _ moved _ broken <<<"$r"
-check "a 4th real added under $N downloads: $moved moved, $broken broken" \
-	test "$moved" -ge $((N / 10)) -a "$broken" = 0
+# survives NAME PORT0 WHAT "REALS" "SETUP" CHANGE...: the scenario with the
+# grace period, where none may break, then with --grace 0 (client ports
+# PORT0 + 1000 ...), where most of the moved ones break
+survives() {
+	local name=$1 port0=$2 what=$3 r moved broken
+	shift 3
+	r=$(scenario "$name" "$port0" 60 "$@" | tail -n 1)
+	read -r _ moved _ broken <<<"$r"
+	check "$what under $N downloads: $moved moved, $broken broken" \
+		test "$moved" -ge $((N / 10)) -a "$broken" = 0
+	r=$(scenario "${name}0" $((port0 + 1000)) 0 "$@" | tail -n 1)
+	read -r _ moved _ broken <<<"$r"
+	check "baseline, --grace 0: $moved moved, $broken broken" \
+		test "$moved" -ge $((N / 10)) -a "$broken" -ge $((moved / 2))
+}
+
+survives add 20000 "a 4th real added" "rs1 rs2 rs3" true \
+	update rs1 rs2 rs3 rs4
 check "the new real handed the moved connections to their reals" \
 	grep -q "forwarded [1-9]" "$LAB_RUN/real-rs4.log"
-
-r=$(scenario add0 21000 0 "rs1 rs2 rs3" "rs1 rs2 rs3 rs4" | tail -n 1)
-read -r _ moved0 _ broken0 <<<"$r"
-check "baseline, --grace 0: $moved0 moved, $broken0 broken (the moved ones)" \
-	test "$moved0" -ge $((N / 10)) -a "$broken0" -ge $((moved0 / 2))
-
-r=$(scenario drain 22000 60 "rs1 rs2 rs3 rs4" "rs1 rs3 rs4" | tail -n 1)
-read -r _ moved _ broken <<<"$r"
-check "rs2 drained (its nginx still serving) under $N downloads: $moved moved, $broken broken" \
-	test "$moved" -ge $((N / 10)) -a "$broken" = 0
-
-r=$(scenario drain0 23000 0 "rs1 rs2 rs3 rs4" "rs1 rs3 rs4" | tail -n 1)
-read -r _ moved0 _ broken0 <<<"$r"
-check "baseline, --grace 0: $moved0 moved, $broken0 broken" \
-	test "$moved0" -ge $((N / 10)) -a "$broken0" -ge $((moved0 / 2))
-
-r=$(scenario weight 24000 60 "rs1 rs2 rs3 rs4" "rs1:4 rs2 rs3 rs4" | tail -n 1)
-read -r _ moved _ broken <<<"$r"
-check "rs1's weight 1 -> 4 under $N downloads: $moved moved, $broken broken" \
-	test "$moved" -ge $((N / 10)) -a "$broken" = 0
-
-r=$(scenario weight0 25000 0 "rs1 rs2 rs3 rs4" "rs1:4 rs2 rs3 rs4" | tail -n 1)
-read -r _ moved0 _ broken0 <<<"$r"
-check "baseline, --grace 0: $moved0 moved, $broken0 broken" \
-	test "$moved0" -ge $((N / 10)) -a "$broken0" -ge $((moved0 / 2))
+survives drain 22000 "rs2 drained (its nginx still serving)" \
+	"rs1 rs2 rs3 rs4" true update rs1 rs3 rs4
+survives weight 24000 "rs1's weight 1 -> 4" "rs1 rs2 rs3 rs4" true \
+	update rs1:4 rs2 rs3 rs4
+survives health 26000 "rs2 back after a failed health check" \
+	"rs1 rs2 rs3 rs4" "health rs2 fail" health rs2 ok
 
 summary
