@@ -67,6 +67,7 @@ struct real_table {
 	const struct health *health;	/* the reals it took out stay out */
 	unsigned int grace;	/* --grace */
 	__u32 old_real;		/* the range's one real before, or MAX_REALS */
+	bool old_ring;		/* the range had a ring before */
 	/* rings that replace a ring in a grace period: after the VIP table */
 	struct ring_swap {
 		__u32 vip_id;
@@ -439,9 +440,13 @@ static int configure_reals(struct director *d, const struct service *svc,
 		range->real_id = id;
 		n++;
 	}
+	/*
+	 * Several reals take a ring. So does one left by a change in a grace
+	 * period: the slots it takes over must name their previous owners.
+	 */
 	if (!n) {
 		range->real_id = MAX_REALS;	/* no usable real: drop */
-	} else if (n > 1) {
+	} else if (n > 1 || (tab->grace && tab->old_ring)) {
 		err = install_ring(d, tab, range, e, n);
 		range->flags |= VIP_F_RING;
 	}
@@ -807,8 +812,8 @@ static int add_range(struct director *d, struct vip_change *vt,
 		return err;
 	/* a range that had one real: every slot moves from it */
 	old = old_range(vt, &key, min, max);
-	tab->old_real = old && !(old->flags & VIP_F_RING) ? old->real_id :
-							    MAX_REALS;
+	tab->old_ring = old && old->flags & VIP_F_RING;
+	tab->old_real = old && !tab->old_ring ? old->real_id : MAX_REALS;
 	return configure_reals(d, svc, range, tab);
 }
 

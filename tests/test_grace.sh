@@ -8,7 +8,8 @@
 # directors given the same updates agree on every hint; a second change
 # keeps earlier hints and a removed real stays reachable; the running
 # director ends the grace period (hints, flags and the kept real go);
-# --grace 0 turns it off; bad values are refused.
+# --grace 0 turns it off; a VIP drained to one real hints too; health
+# checks; bad values are refused.
 #
 # Topology, in namespaces made here:
 #   xipt-grace-d: ga0 192.0.2.10/24 ---- ga1 (xipt-grace-rs) 192.0.2.11-14
@@ -135,6 +136,13 @@ check "two directors given the same updates agree on every real and hint" \
 	cmp "$tmp/added" "$tmp/added_b"
 check "the VIP is flagged in the VIP table" \
 	sh -c "'$top/tests/vip_table.py' $PINS/ga0 | grep -q ' ring grace$'"
+# a director replaced in a grace period (--replace takes its maps over)
+old_b=$b_pid
+director b gb0 --replace --grace $GRACE $svc $four
+wait "$old_b" || true
+picks gb0 >"$tmp/replaced_b"
+check "--replace in the grace period keeps every hint" \
+	cmp "$tmp/added_b" "$tmp/replaced_b"
 
 # ---- a real removed in the grace period ------------------------------------
 update ga0 --grace $GRACE $svc -d 192.0.2.11 -d 192.0.2.13 -d 192.0.2.14
@@ -182,6 +190,18 @@ picks ga0 >"$tmp/off"
 check "--grace 0: moved flows carry no hint" test "$(grep -c hint "$tmp/off" || true)" = 0
 check "--grace 0: the flows did move" \
 	test "$(hints "$tmp/over" "$tmp/off" | cut -d' ' -f2)" -gt $((FLOWS / 5))
+
+# ---- drained to a single real ------------------------------------------------
+update ga0 --grace 0 $svc -d 192.0.2.11 -d 192.0.2.12
+picks ga0 >"$tmp/pair"
+update ga0 --grace $GRACE $svc -d 192.0.2.11
+picks ga0 >"$tmp/single"
+r=$(hints "$tmp/pair" "$tmp/single")
+read -r _ moved _ hinted _ wrong <<<"$r"
+check "one of two reals drained: its flows name it ($r)" \
+	test "$wrong" = 0 -a "$moved" = "$hinted" -a "$moved" -gt $((FLOWS / 3))
+check "the one real left takes every flow" \
+	test "$(grep -c ' 192.0.2.11 hint\| 192.0.2.11$' "$tmp/single")" = $FLOWS
 
 # ---- health checks ---------------------------------------------------------
 http() {
