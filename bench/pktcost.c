@@ -26,7 +26,7 @@
  *
  *	pktcost [-r ROUNDS] [-n CALLS] [-w WARM_CALLS] [-o TSV]
  *		[-p PREVIOUS.o] [-s STEP=STAGE.o]... [-u STEP=STAGE.o]...
- *		OURS.o UPSTREAM.o BENCH_KERN.o
+ *		OURS.o UPSTREAM.o BENCH_KERN.o REAL.o
  *
  * -o writes the table as tab-separated values. Each -s adds a copy of
  * ours cut short after a step (bench/stages.py), run on the IPv4 hit in
@@ -37,15 +37,27 @@
  * every packet, the ring drained between calls), and with -p an object
  * built from a previous tree, loaded and filled as ours is: what the
  * trace costs when on, and that it costs nothing when off.
+ *
+ * REAL.o, the real server's program (xdp_iptunnel --real), runs on
+ * packets a director tunnelled to it, 4in4 and 6in6: without a hint,
+ * and hinted with and without a connection here. Its socket lookup asks
+ * the stack of the namespace the test run happens in, so pktcost first
+ * moves into a network namespace of its own (unshare: nameless, gone
+ * with the process however it ends) and opens there a listener on each
+ * VIP and a connection per flow. Besides verdict and length, the
+ * program's counters must say each call took its case's path.
  */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <linux/if_ether.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -59,6 +71,7 @@
 #define MAX_CALLS	20000
 #define MAX_ROUNDS	200
 #define MTU		1500	/* as the loader sets from a 1500-byte link */
+#define FRAME_MAX	160	/* 6in6 with the hint: 138 bytes */
 
 enum prog {
 	OURS,		/* the case VIPs only */
@@ -69,6 +82,7 @@ enum prog {
 	FLOOR,		/* return XDP_PASS */
 	TRACE_ON,	/* ours, tracing every packet: IPv4 hit only */
 	PREVIOUS,	/* -p: ours from a previous tree, IPv4 hit only */
+	REAL,		/* the real server's program: its cases only */
 	STAGE0,		/* -s, -u: copies cut short after a step, IPv4 hit */
 	NR_PROGS = STAGE0 + 8,
 };
@@ -79,6 +93,14 @@ enum upstream_does {
 	UP_V4HIT,	/* compared with upstream's IPv4 hit, its only way */
 };
 
+/* The real server's cases: what its program is given, what it must do */
+enum real_does {
+	NOT_REAL,	/* a director's case */
+	REAL_PLAIN,	/* no hint: decapsulated (XDP_PASS) */
+	REAL_KNOWN,	/* hinted, a connection here: decapsulated */
+	REAL_FORWARDED,	/* hinted, none here: to the previous real (XDP_TX) */
+};
+
 struct bench_case {
 	const char *name;
 	const char *dst;	/* IPv6 when it holds a ':'; NULL: ARP */
@@ -87,6 +109,7 @@ struct bench_case {
 	int repeat;		/* runs per call, each on the last's output */
 	int outer;		/* bytes a hit adds (20, 28, 40); 0: a miss */
 	int icmp_error;		/* an ICMP error about a flow of the VIP */
+	enum real_does real;	/* outer: the bytes of the outer header */
 };
 
 /*
@@ -100,20 +123,29 @@ struct bench_case {
 #define WARM	1000
 
 static const struct bench_case cases[] = {
-	{ "IPv4 hit (4in4)", "192.0.2.1", 80, UP_SAME, 1, 20, 0 },
-	{ "IPv6 hit (6in6)", "2001:db8::1", 80, UP_SAME, 1, 40, 0 },
-	{ "4in6", "192.0.2.2", 80, UP_NO, 1, 40, 0 },
-	{ "6in4", "2001:db8::2", 80, UP_NO, 1, 20, 0 },
-	{ "IPv4, 16 reals", "192.0.2.3", 80, UP_V4HIT, 1, 20, 0 },
-	{ "IPv4, 1000 reals", "192.0.2.4", 80, UP_V4HIT, 1, 20, 0 },
-	{ "IPv4, ports 1-65535", "192.0.2.5", 443, UP_V4HIT, 1, 20, 0 },
-	{ "IPv4 moved, hinted", "192.0.2.6", 80, UP_V4HIT, 1, 28, 0 },
-	{ "miss: not a VIP", "192.0.2.99", 80, UP_SAME, 1, 0, 0 },
-	{ "miss: port outside", "192.0.2.1", 81, UP_SAME, 1, 0, 0 },
-	{ "non-IP (ARP)", NULL, 0, UP_SAME, 1, 0, 0 },
+	{ "IPv4 hit (4in4)", "192.0.2.1", 80, UP_SAME, 1, 20, 0, 0 },
+	{ "IPv6 hit (6in6)", "2001:db8::1", 80, UP_SAME, 1, 40, 0, 0 },
+	{ "4in6", "192.0.2.2", 80, UP_NO, 1, 40, 0, 0 },
+	{ "6in4", "2001:db8::2", 80, UP_NO, 1, 20, 0, 0 },
+	{ "IPv4, 16 reals", "192.0.2.3", 80, UP_V4HIT, 1, 20, 0, 0 },
+	{ "IPv4, 1000 reals", "192.0.2.4", 80, UP_V4HIT, 1, 20, 0, 0 },
+	{ "IPv4, ports 1-65535", "192.0.2.5", 443, UP_V4HIT, 1, 20, 0, 0 },
+	{ "IPv4 moved, hinted", "192.0.2.6", 80, UP_V4HIT, 1, 28, 0, 0 },
+	{ "miss: not a VIP", "192.0.2.99", 80, UP_SAME, 1, 0, 0, 0 },
+	{ "miss: port outside", "192.0.2.1", 81, UP_SAME, 1, 0, 0, 0 },
+	{ "non-IP (ARP)", NULL, 0, UP_SAME, 1, 0, 0, 0 },
 	/* to the VIP about its flow: upstream passes ICMP to the stack */
-	{ "ICMP frag needed", "192.0.2.1", 80, UP_NO, 1, 20, 1 },
-	{ "ICMPv6 too big", "2001:db8::1", 80, UP_NO, 1, 40, 1 },
+	{ "ICMP frag needed", "192.0.2.1", 80, UP_NO, 1, 20, 1, 0 },
+	{ "ICMPv6 too big", "2001:db8::1", 80, UP_NO, 1, 40, 1, 0 },
+	/* the real server's program; dst: the inner destination, the VIP */
+	{ "real 4in4: plain", "192.0.2.1", 80, UP_NO, 1, 20, 0, REAL_PLAIN },
+	{ "real 4in4: known", "192.0.2.1", 80, UP_NO, 1, 28, 0, REAL_KNOWN },
+	{ "real 4in4: forwarded", "192.0.2.1", 80, UP_NO, 1, 28, 0,
+	  REAL_FORWARDED },
+	{ "real 6in6: plain", "2001:db8::1", 80, UP_NO, 1, 40, 0, REAL_PLAIN },
+	{ "real 6in6: known", "2001:db8::1", 80, UP_NO, 1, 64, 0, REAL_KNOWN },
+	{ "real 6in6: forwarded", "2001:db8::1", 80, UP_NO, 1, 64, 0,
+	  REAL_FORWARDED },
 	/*
 	 * Warm: WARM runs per call, possible where the program leaves the
 	 * packet as it was (a hit would see its own output the next run).
@@ -121,9 +153,9 @@ static const struct bench_case cases[] = {
 	 * dispatcher for the call (a direct call, not a retpoline) and takes
 	 * it out again, waiting for RCU twice: a few calls per round only.
 	 */
-	{ "warm: not a VIP", "192.0.2.99", 80, UP_SAME, WARM, 0, 0 },
-	{ "warm: port outside", "192.0.2.1", 81, UP_SAME, WARM, 0, 0 },
-	{ "warm: non-IP (ARP)", NULL, 0, UP_SAME, WARM, 0, 0 },
+	{ "warm: not a VIP", "192.0.2.99", 80, UP_SAME, WARM, 0, 0, 0 },
+	{ "warm: port outside", "192.0.2.1", 81, UP_SAME, WARM, 0, 0, 0 },
+	{ "warm: non-IP (ARP)", NULL, 0, UP_SAME, WARM, 0, 0, 0 },
 };
 
 #define NR_CASES	ARRAY_SIZE(cases)
@@ -170,7 +202,7 @@ static __u32 samples[NR_PROGS][MAX_CALLS];
 static const char *prog_names[NR_PROGS] = {
 	"ours", "ours+10k VIPs", "upstream", "upstream again",
 	"upstream, 16384 entries", "floor", "ours, trace on",
-	"previous tree",
+	"previous tree", "real server",
 };
 
 static const char *previous_file;	/* -p */
@@ -364,6 +396,210 @@ static void setup_upstream(struct bpf_object *obj)
 }
 
 /*
+ * The real server: 192.0.2.11 and 2001:db8::11 (the director's real 0
+ * and 1 above) are its tunnel addresses; the hints name a previous real
+ * whose MAC it knows. Its stack, set up by setup_stack(), holds the VIPs
+ * and the client 203.0.113.1 / 2001:db8:c::1, which has a connection to
+ * each VIP's port 80 from KNOWN_PORT + flow and none from UNKNOWN_PORT +
+ * flow.
+ */
+#define REAL_DIRECTOR4	"192.0.2.10"
+#define REAL_SELF4	"192.0.2.11"
+#define REAL_PREV4	"198.51.100.2"
+#define REAL_DIRECTOR6	"2001:db8::10"
+#define REAL_SELF6	"2001:db8::11"
+#define REAL_PREV6	"2001:db8::12"
+#define CLIENT4		"203.0.113.1"
+#define CLIENT6		"2001:db8:c::1"
+#define KNOWN_PORT	40000
+#define UNKNOWN_PORT	50000
+
+static const char *real_event_names[RS_MAX] = {
+	"plain", "syn", "known", "cookie", "last_resort", "forwarded",
+	"no_peer",
+};
+
+static int real_events_fd = -1;	/* this round's load of REAL */
+
+static void put_tunnel_addr(int fd, const char *s, const void *value)
+{
+	struct tunnel_addr key = {};
+
+	key.family = strchr(s, ':') ? AF_INET6 : AF_INET;
+	addr(s, key.addr);
+	if (bpf_map_update_elem(fd, &key, value, BPF_ANY))
+		die(s);
+}
+
+/* What xdp_iptunnel --real fills: the host's addresses, a known peer. */
+static void setup_real(struct bpf_object *obj)
+{
+	struct peer prev = { .mac = { 2, 0, 0, 0, 0, 0x12 }, .resolved = 1 };
+	int local = map_fd(obj, "local_addrs");
+	int peers = map_fd(obj, "peers");
+	__u8 yes = 1;
+
+	put_tunnel_addr(local, REAL_SELF4, &yes);
+	put_tunnel_addr(local, REAL_SELF6, &yes);
+	put_tunnel_addr(peers, REAL_PREV4, &prev);
+	put_tunnel_addr(peers, REAL_PREV6, &prev);
+	real_events_fd = map_fd(obj, "real_events");
+}
+
+static socklen_t sockaddr_of(const char *s, __u16 port,
+			     struct sockaddr_in6 *sa)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)sa;
+
+	memset(sa, 0, sizeof(*sa));
+	if (strchr(s, ':')) {
+		sa->sin6_family = AF_INET6;
+		sa->sin6_port = htons(port);
+		addr(s, (__be32 *)&sa->sin6_addr);
+		return sizeof(*sa);
+	}
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(port);
+	if (inet_pton(AF_INET, s, &sin->sin_addr) != 1)
+		die(s);
+	return sizeof(*sin);
+}
+
+/* A listener on vip:80, and FLOWS connections to it, left open. */
+static void open_connections(const char *vip, const char *client)
+{
+	struct sockaddr_in6 sa;
+	socklen_t len = sockaddr_of(vip, 80, &sa);
+	int family = sa.sin6_family, lfd, fd, i;
+
+	lfd = socket(family, SOCK_STREAM, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, len) ||
+	    listen(lfd, FLOWS))
+		die("listener");
+	for (i = 0; i < FLOWS; i++) {
+		len = sockaddr_of(client, KNOWN_PORT + i, &sa);
+		fd = socket(family, SOCK_STREAM, 0);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, len))
+			die("client socket");
+		len = sockaddr_of(vip, 80, &sa);
+		if (connect(fd, (struct sockaddr *)&sa, len) ||
+		    accept(lfd, NULL, NULL) < 0)
+			die("connection");
+	}
+}
+
+/*
+ * The real server's stack, where the test runs ask: a network namespace
+ * of this process's own, which the kernel removes when it exits.
+ */
+static void setup_stack(void)
+{
+	static const char *const cmds[] = {
+		"ip link set lo up",
+		"ip addr add 192.0.2.1/32 dev lo",
+		"ip addr add " CLIENT4 "/32 dev lo",
+		"ip addr add 2001:db8::1/128 dev lo nodad",
+		"ip addr add " CLIENT6 "/128 dev lo nodad",
+	};
+	unsigned int i;
+
+	if (unshare(CLONE_NEWNET))
+		die("unshare(CLONE_NEWNET)");
+	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
+		if (system(cmds[i])) {
+			fprintf(stderr, "pktcost: %s: failed\n", cmds[i]);
+			exit(1);
+		}
+	}
+	open_connections("192.0.2.1", CLIENT4);
+	open_connections("2001:db8::1", CLIENT6);
+}
+
+/* An address, 4 or 16 bytes, at p (addr() writes 16 bytes always). */
+static void addr_at(__u8 *p, const char *s)
+{
+	__be32 a[4];
+
+	addr(s, a);
+	memcpy(p, a, strchr(s, ':') ? 16 : 4);
+}
+
+/*
+ * What a director sends the real server: an ACK from the client to the
+ * VIP, from KNOWN_PORT + flow (its connection is here) or, forwarded,
+ * UNKNOWN_PORT + flow, tunnelled 4in4 or 6in6, hinted but for a plain
+ * case. Checksums left 0: the program checks none, and when it forwards
+ * it computes the outer IPv4 one afresh.
+ */
+static int real_frame(__u8 *f, const struct bench_case *c, int flow)
+{
+	int v6 = !!strchr(c->dst, ':'), hinted = c->real != REAL_PLAIN;
+	__u16 sport = (c->real == REAL_FORWARDED ? UNKNOWN_PORT :
+		       KNOWN_PORT) + flow;
+	int ip = 14, in = ip + c->outer, l4, len;
+
+	memset(f, 0, FRAME_MAX);
+	memcpy(f, "\x02\x00\x00\x00\x00\x11\x02\x00\x00\x00\x00\x10", 12);
+	if (v6) {
+		struct hint6 h = {
+			.nexthdr = IPPROTO_IPV6,
+			.hdrlen = sizeof(h) / 8 - 1,
+			.type = HINT6_TYPE,
+			.len = HINT6_OPT_LEN,
+			.padn_type = HINT6_PADN,
+		};
+
+		len = in + 40 + 20;
+		memcpy(f + 12, "\x86\xdd\x60", 3);
+		f[ip + 4] = (len - ip - 40) >> 8;
+		f[ip + 5] = len - ip - 40;
+		f[ip + 6] = hinted ? IPPROTO_DSTOPTS : IPPROTO_IPV6;
+		f[ip + 7] = 64;
+		addr_at(f + ip + 8, REAL_DIRECTOR6);
+		addr_at(f + ip + 24, REAL_SELF6);
+		addr_at(h.addr, REAL_PREV6);
+		if (hinted)
+			memcpy(f + ip + 40, &h, sizeof(h));
+		memcpy(f + in, "\x60\x00\x00\x00\x00\x14\x06\x40", 8);
+		addr_at(f + in + 8, CLIENT6);
+		addr_at(f + in + 24, c->dst);
+		l4 = in + 40;
+	} else {
+		struct hint4 h = { .type = HINT4_TYPE, .len = sizeof(h) };
+
+		len = in + 20 + 20;
+		memcpy(f + 12, "\x08\x00", 2);
+		f[ip] = 0x40 | c->outer / 4;
+		f[ip + 2] = (len - ip) >> 8;
+		f[ip + 3] = len - ip;
+		f[ip + 6] = 0x40;		/* DF */
+		f[ip + 8] = 64;
+		f[ip + 9] = IPPROTO_IPIP;
+		addr_at(f + ip + 12, REAL_DIRECTOR4);
+		addr_at(f + ip + 16, REAL_SELF4);
+		addr_at((__u8 *)&h.addr, REAL_PREV4);
+		if (hinted)
+			memcpy(f + ip + 20, &h, sizeof(h));
+		memcpy(f + in, "\x45\x00\x00\x28\x00\x00\x40\x00\x40\x06",
+		       10);
+		addr_at(f + in + 12, CLIENT4);
+		addr_at(f + in + 16, c->dst);
+		l4 = in + 20;
+	}
+	f[l4] = sport >> 8;
+	f[l4 + 1] = sport;
+	f[l4 + 2] = c->dport >> 8;
+	f[l4 + 3] = c->dport;
+	f[l4 + 7] = 1;			/* sequence 1, acknowledging 1 */
+	f[l4 + 11] = 1;
+	f[l4 + 12] = 0x50;
+	f[l4 + 13] = 0x10;		/* ACK */
+	f[l4 + 14] = 0xff;		/* window */
+	f[l4 + 15] = 0xff;
+	return len;
+}
+
+/*
  * A router's "fragmentation needed" (MTU 1400) or "packet too big" to the
  * VIP, quoting the answer to the client's SYN of flow: the IP header and
  * 8 bytes of TCP (checksums left 0: the program reads neither).
@@ -373,7 +609,7 @@ static int icmp_error_frame(__u8 *f, const struct bench_case *c, int flow)
 	int v6 = !!strchr(c->dst, ':'), l4, q;
 	__u16 sport = 40000 + flow;
 
-	memset(f, 0, 128);
+	memset(f, 0, FRAME_MAX);
 	memcpy(f, "\x02\x00\x00\x00\x00\x10\x02\x00\x00\x00\x00\x01", 12);
 	if (v6) {
 		memcpy(f + 12, "\x86\xdd\x60\x00\x00\x00\x00\x38\x3a\x40", 10);
@@ -411,7 +647,7 @@ static int icmp_error_frame(__u8 *f, const struct bench_case *c, int flow)
 	return q + 8;
 }
 
-/* A TCP SYN from client port 40000 + flow, or an ARP request. */
+/* A TCP SYN from client port 40000 + flow, an ARP request, or above. */
 static int frame(__u8 *f, const struct bench_case *c, int flow)
 {
 	int v6 = c->dst && strchr(c->dst, ':'), l4;
@@ -419,7 +655,9 @@ static int frame(__u8 *f, const struct bench_case *c, int flow)
 
 	if (c->icmp_error)
 		return icmp_error_frame(f, c, flow);
-	memset(f, 0, 128);
+	if (c->real)
+		return real_frame(f, c, flow);
+	memset(f, 0, FRAME_MAX);
 	memcpy(f, "\x02\x00\x00\x00\x00\x10\x02\x00\x00\x00\x00\x01", 12);
 	if (!c->dst) {
 		memcpy(f + 12, "\x08\x06\x00\x01\x08\x00\x06\x04\x00\x01", 10);
@@ -446,6 +684,76 @@ static int frame(__u8 *f, const struct bench_case *c, int flow)
 	return l4 + 20 < 60 ? 60 : l4 + 20;
 }
 
+/* What the real server's program did on its cases, for the table. */
+static struct {
+	__u32 verdict, len_in, len_out;
+	__u64 counted;		/* its counter of the case's path */
+} real_seen[NR_CASES];
+
+/* The counter each real server's case must move, once per call */
+static const int real_path_event[] = {
+	[REAL_PLAIN] = RS_PLAIN,
+	[REAL_KNOWN] = RS_KNOWN,
+	[REAL_FORWARDED] = RS_FORWARDED,
+};
+
+/* real_events, summed over the CPUs */
+static void read_real_events(__u64 *ev)
+{
+	int ncpus = libbpf_num_possible_cpus(), cpu;
+	__u64 v[ncpus > 0 ? ncpus : 1];
+	__u32 i;
+
+	for (i = 0; i < RS_MAX; i++) {
+		if (ncpus <= 0 || bpf_map_lookup_elem(real_events_fd, &i, v))
+			die("real_events");
+		for (ev[i] = 0, cpu = 0; cpu < ncpus; cpu++)
+			ev[i] += v[cpu];
+	}
+}
+
+/*
+ * After N calls of case C: its path's counter moved by N, no other. A
+ * hinted packet decapsulated as a last resort, say, has the verdict and
+ * length of a known one.
+ */
+static void check_real_events(int c, const __u64 *before, int n)
+{
+	int event = real_path_event[cases[c].real], i;
+	__u64 after[RS_MAX], want;
+
+	read_real_events(after);
+	for (i = 0; i < RS_MAX; i++) {
+		want = i == event ? n : 0;
+		if (after[i] - before[i] != want) {
+			fprintf(stderr,
+				"pktcost: real server on \"%s\": %s +%llu in %d calls, expected +%llu\n",
+				cases[c].name, real_event_names[i],
+				after[i] - before[i], n, want);
+			exit(1);
+		}
+	}
+	real_seen[c].counted += after[event] - before[event];
+}
+
+/* Program P's verdict on case C, and the length of its output in *out. */
+static __u32 expect(int p, int c, int len, int *out)
+{
+	const struct bench_case *k = &cases[c];
+
+	*out = len;
+	if (p == FLOOR)
+		return XDP_PASS;
+	if (k->real == REAL_FORWARDED)
+		return XDP_TX;
+	if (k->real) {
+		*out = len - k->outer;
+		return XDP_PASS;
+	}
+	*out = len + k->outer;
+	return k->outer ? XDP_TX : XDP_PASS;
+}
+
 /* One call; dies unless program P did what case C expects. */
 static __u32 run_once(int prog_fd, int p, int c, __u8 *in, int len)
 {
@@ -458,20 +766,24 @@ static __u32 run_once(int prog_fd, int p, int c, __u8 *in, int len)
 		.data_size_out = sizeof(out),
 		.repeat = cases[c].repeat,
 	};
-	int outer = p == FLOOR ? 0 : cases[c].outer;
-	__u32 verdict = outer ? XDP_TX : XDP_PASS;
+	int want;
+	__u32 verdict = expect(p, c, len, &want);
 
 	if (bpf_prog_test_run_opts(prog_fd, &opts))
 		die("BPF_PROG_TEST_RUN");
 	if (p >= STAGE0)
 		return opts.duration;	/* cut short: any verdict */
-	if (opts.retval != verdict ||
-	    opts.data_size_out != (__u32)(len + outer)) {
+	if (opts.retval != verdict || opts.data_size_out != (__u32)want) {
 		fprintf(stderr,
 			"pktcost: %s on \"%s\": verdict %u, %u bytes out of %d; expected %u, %d\n",
 			prog_names[p], cases[c].name, opts.retval,
-			opts.data_size_out, len, verdict, len + outer);
+			opts.data_size_out, len, verdict, want);
 		exit(1);
+	}
+	if (p == REAL) {
+		real_seen[c].verdict = opts.retval;
+		real_seen[c].len_in = len;
+		real_seen[c].len_out = opts.data_size_out;
 	}
 	return opts.duration;
 }
@@ -595,6 +907,10 @@ static void flat(const char *what, int c, int p, int d, int q, int rounds)
 
 static int runs_on(int p, int c)
 {
+	if (cases[c].real)
+		return p == REAL || p == FLOOR;
+	if (p == REAL)
+		return 0;
 	if (p == UPSTREAM || p == UPSTREAM2 || p == UPSTREAM_CAP)
 		return cases[c].upstream == UP_SAME;
 	if (p >= STAGE0)
@@ -622,6 +938,34 @@ static void print_clock(const __u32 *v, int n)
 			printf(" %u (%.0f%%)", v[i], 100.0 * (j - i) / n);
 	}
 	printf("\n");
+}
+
+/*
+ * What the real server's program did on its cases: the last call's
+ * verdict and lengths (every call was checked) and how many calls its
+ * counters put on the case's path, over all rounds.
+ */
+static void print_real(void)
+{
+	int c;
+
+	printf("\n# the real server's program: verdict, bytes in and out, counter (all rounds)\n");
+	printf("%-20s %-8s %4s %4s  %s\n", "case", "verdict", "in", "out",
+	       "counter");
+	for (c = 0; c < (int)NR_CASES; c++) {
+		const char *verdict = "?";
+
+		if (!cases[c].real)
+			continue;
+		if (real_seen[c].verdict == XDP_PASS)
+			verdict = "XDP_PASS";
+		else if (real_seen[c].verdict == XDP_TX)
+			verdict = "XDP_TX";
+		printf("%-20s %-8s %4u %4u  %s %llu\n", cases[c].name, verdict,
+		       real_seen[c].len_in, real_seen[c].len_out,
+		       real_event_names[real_path_event[cases[c].real]],
+		       real_seen[c].counted);
+	}
 }
 
 /*
@@ -746,7 +1090,7 @@ static void print_usage(void)
 	fprintf(stderr,
 		"usage: pktcost [-r ROUNDS<=%d] [-n CALLS<=%d] [-w WARM_CALLS] [-o TSV]\n"
 		"               [-p PREVIOUS.o] [-s STEP=STAGE.o]... [-u STEP=STAGE.o]...\n"
-		"               OURS.o UPSTREAM.o BENCH_KERN.o\n",
+		"               OURS.o UPSTREAM.o BENCH_KERN.o REAL.o\n",
 		MAX_ROUNDS, MAX_CALLS);
 	exit(2);
 }
@@ -802,6 +1146,10 @@ static struct bpf_object *load_prog(int p, char **files, int *fd)
 		if (p == TRACE_ON)
 			trace_every_packet(obj);
 		break;
+	case REAL:
+		obj = load(files[3], "xdp_iptunnel_real", 0, fd);
+		setup_real(obj);
+		break;
 	case PREVIOUS:
 		if (!previous_file)
 			return NULL;
@@ -852,7 +1200,7 @@ static void write_tsv(const char *path, int rounds)
 int main(int argc, char **argv)
 {
 	int rounds = 30, calls = 2000, warm_calls = 20, r, c, p, k, i, n, opt;
-	__u8 frames[FLOWS][128];
+	__u8 frames[FLOWS][FRAME_MAX];
 	const char *tsv = NULL;
 	int lens[FLOWS];
 
@@ -886,11 +1234,12 @@ int main(int argc, char **argv)
 			print_usage();
 		}
 	}
-	if (argc - optind != 3 || rounds < 3 || rounds > MAX_ROUNDS ||
+	if (argc - optind != 4 || rounds < 3 || rounds > MAX_ROUNDS ||
 	    calls < 10 || calls > MAX_CALLS || warm_calls < 1 ||
 	    warm_calls > MAX_CALLS)
 		print_usage();
 	libbpf_set_print(NULL);
+	setup_stack();
 
 	for (r = 0; r < rounds; r++) {
 		struct bpf_object *obj[NR_PROGS];
@@ -906,11 +1255,15 @@ int main(int argc, char **argv)
 			obj[p] = load_prog(p, argv + optind, &fd[p]);
 		}
 		for (c = 0; c < (int)NR_CASES; c++) {
+			__u64 before[RS_MAX];
+
 			for (i = 0; i < FLOWS; i++)
 				lens[i] = frame(frames[i], &cases[c], i);
 			n = calls;
 			if (cases[c].repeat > 1)
 				n = warm_calls;
+			if (cases[c].real)
+				read_real_events(before);
 			/*
 			 * call by call, each program in turn, in a new order
 			 * every time: a program leaves the caches and TLB to
@@ -930,6 +1283,8 @@ int main(int argc, char **argv)
 				if (c == V4HIT && i % 256 == 255)
 					ring_buffer__consume(trace_rb);
 			}
+			if (cases[c].real)
+				check_real_events(c, before, n);
 			for (p = 0; p < nr_progs; p++)
 				if (runs_on(p, c))
 					stats[c][p][r] = round_stat(samples[p],
@@ -957,13 +1312,20 @@ int main(int argc, char **argv)
 	       "case", "ours", "med", "p10", "p90", "ours10k", "upstr", "floor",
 	       "ours/upstream", "resolution");
 	for (c = 0; c < (int)NR_CASES; c++) {
+		int mine = OURS;
 		struct ratio vs, res;
 
+		if (cases[c].real)
+			mine = REAL;
+
 		compare(c, OURS, rounds, &vs, &res);
-		printf("%-20s %6.1f %5.0f %5.0f %5.0f %7.1f", cases[c].name,
-		       MED(c, OURS, tmean), MED(c, OURS, median),
-		       MED(c, OURS, p10), MED(c, OURS, p90),
-		       MED(c, OURS_10K, tmean));
+		printf("%-20s %6.1f %5.0f %5.0f %5.0f", cases[c].name,
+		       MED(c, mine, tmean), MED(c, mine, median),
+		       MED(c, mine, p10), MED(c, mine, p90));
+		if (cases[c].real)
+			printf(" %7s", "-");
+		else
+			printf(" %7.1f", MED(c, OURS_10K, tmean));
 		if (cases[c].upstream == UP_SAME)
 			printf(" %6.1f", MED(c, UPSTREAM, tmean));
 		else if (cases[c].upstream == UP_V4HIT)
@@ -976,6 +1338,8 @@ int main(int argc, char **argv)
 		printf("\n");
 	}
 	printf("# *: upstream cannot: its IPv4 hit (one port, one real) instead\n");
+	printf("# real: the real server's program (xdp_iptunnel --real) in ours' columns\n");
+	print_real();
 	printf("\n# flatness of ours, ratio of the per-round costs (median, 10-90%%)\n");
 	flat("10,000 more VIPs / few, IPv4 hit", V4HIT, OURS_10K, V4HIT, OURS,
 	     rounds);

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """Plot a bench/run.sh run: per-packet ns per case (ours, upstream, the
-empty program) and live Mpps (ours, upstream).
+empty program; on the "real" cases ours is the real server's program) and
+live Mpps (ours, upstream).
 
     plot.py PKTCOST.tsv LIVE.txt PNG MACHINE
 """
@@ -22,11 +23,13 @@ with open(pkt) as f:
         ns[(row["case"], row["program"])] = float(row["ns"])
 
 V4HIT = "IPv4 hit (4in4)"
-ours = [ns[(c, "ours")] for c in cases]
+ours = [ns[(c, "ours")] if (c, "ours") in ns else ns[(c, "real server")]
+        for c in cases]
 upstream = [ns.get((c, "upstream")) for c in cases]
 # where upstream cannot, its IPv4 hit for comparison (hatched); not beside
-# the mixed underlays, nor beside ICMP errors, which it passes to the stack
-OWN = ("4in6", "6in4", "ICMP")
+# the mixed underlays, nor beside ICMP errors, which it passes to the stack,
+# nor beside the real server's program
+OWN = ("4in6", "6in4", "ICMP", "real ")
 instead = [None if u is not None or c.startswith(OWN)
            else ns[(V4HIT, "upstream")] for c, u in zip(cases, upstream)]
 floor = [ns[(c, "floor")] for c in cases]

@@ -17,7 +17,8 @@
 #
 # What is measured is this tree's xdp_iptunnel_kern.o, built here, and
 # on the IPv4 hit, the same from a previous tree: BENCH_PREV (a git
-# revision; by default where this branch left main), built here too.
+# revision; by default where this branch left main), built here too; and
+# the real server's xdp_iptunnel_real_kern.o on its own cases.
 
 set -eu -o pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -145,7 +146,8 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== per-packet cost: $rounds rounds x $calls calls per program and case"
 "$build/pktcost" -r "$rounds" -n "$calls" -w "$warm" -o "$build/pktcost.tsv" \
 	${prev_args[@]+"${prev_args[@]}"} "${stages[@]}" "$top/xdp_iptunnel_kern.o" "$up" \
-	"$build/bench_kern.o" | sed 's/ *$//' | tee "$build/pktcost.txt"
+	"$build/bench_kern.o" "$top/xdp_iptunnel_real_kern.o" |
+	sed 's/ *$//' | tee "$build/pktcost.txt"
 
 # ---- 2. live -------------------------------------------------------------
 echo "== live throughput: $live_reps x $live_s s per director, case and core count"
@@ -246,6 +248,17 @@ machine="$cpu, $(nproc) cores, Linux $(uname -r)"
 	echo "is roughly a step's cost. \"the trace\": the IPv4 hit with the trace"
 	echo "off, against the same program built from a previous tree, and with"
 	echo "the trace on (every packet recorded, the ring drained between calls)."
+	echo "\"real\" rows: the real server's program (xdp_iptunnel_real_kern.o, its"
+	echo "maps filled as xdp_iptunnel --real fills them) on what a director"
+	echo "tunnels to it, 4in4 and 6in6, a client's ACK to the VIP: plain, no"
+	echo "hint (decapsulated, XDP_PASS); known, hinted and the connection is"
+	echo "here (the stack's socket lookup finds it: decapsulated); forwarded,"
+	echo "hinted and no connection here (the lookup finds the listener: sent"
+	echo "on to the previous real, XDP_TX, the hint marked used). pktcost runs"
+	echo "in a network namespace of its own with a listener on each VIP and a"
+	echo "connection per flow; besides verdict and length, the program's"
+	echo "counters must show every call on its case's path (the table after"
+	echo "the first). Its figures are in the \"ours\" columns."
 	[ -z "$prev" ] ||
 		echo "Previous tree: $(git -C "$top" log -1 --format='%h, %s' "$prev")."
 	echo
@@ -334,8 +347,24 @@ fi
 . "$top/tests/tap.sh"
 # shellcheck disable=SC2016 # awk programs
 {
-check "per packet: all 16 cases measured" \
-	test "$(cut -f1 "$build/pktcost.tsv" | sort -u | wc -l)" = 17
+check "per packet: all 22 cases measured" \
+	test "$(cut -f1 "$build/pktcost.tsv" | sort -u | wc -l)" = 23
+# pktcost stops at a call gone wrong; its table says what the program did
+n=$((rounds * calls))
+check "per packet: the real server decapsulated, kept and forwarded" \
+	diff <(sed -n '/^# the real server.s program:/,/^$/p' "$build/pktcost.txt") \
+	<(printf '%s\n' "# the real server's program: verdict, bytes in and out, counter (all rounds)" \
+		"case                 verdict    in  out  counter" \
+		"real 4in4: plain     XDP_PASS   74   54  plain $n" \
+		"real 4in4: known     XDP_PASS   82   54  known $n" \
+		"real 4in4: forwarded XDP_TX     82   82  forwarded $n" \
+		"real 6in6: plain     XDP_PASS  114   74  plain $n" \
+		"real 6in6: known     XDP_PASS  138   74  known $n" \
+		"real 6in6: forwarded XDP_TX    138  138  forwarded $n" "")
+check "per packet: the real server's 6 rows, against the floor" \
+	test "$(awk -F'\t' '$2 == "real server" && $3 > 0 { n++ }
+		$2 == "floor" && $1 ~ /^real / && $3 > 0 { f++ }
+		END { print n + 0, f + 0 }' "$build/pktcost.tsv")" = "6 6"
 check "per packet: a ratio to upstream on the IPv4 hit" \
 	grep -Eq '^IPv4 hit \(4in4\) .* [0-9]+\.[0-9]{3} ' "$build/pktcost.txt"
 check "per packet: the trace off against a previous tree, and on" \
