@@ -575,8 +575,9 @@ static __always_inline struct real *previous_real(const struct packet *pkt,
 
 	if (pkt->dst.protocol != IPPROTO_TCP || pkt->fragment)
 		return NULL;
+	/* the coarse clock (a tick behind) costs half as much here */
 	end = bpf_map_lookup_elem(&grace_ends, &vip->vip_id);
-	if (!end || *end < bpf_ktime_get_ns())
+	if (!end || *end < bpf_ktime_get_coarse_ns())
 		return NULL;
 	ring = bpf_map_lookup_elem(&prev_rings, &vip->vip_id);
 	if (!ring)
