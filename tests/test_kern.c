@@ -6,8 +6,9 @@
  * frames through BPF_PROG_TEST_RUN, one repetition per case. Each case
  * checks the verdict, the output frame byte for byte, the events counters
  * and the vip_stats/real_stats sums against what this file predicts on its
- * own: it has its own frame builders, IPv4 checksum and flow hash and shares
- * only the map layouts of xdp_iptunnel_common.h with the program.
+ * own: it has its own frame builders (on the writers and checksum of
+ * frame.h, shared with test_real.c) and flow hash and shares only the map
+ * layouts of xdp_iptunnel_common.h with the program.
  *
  * Usage: test_kern [xdp_iptunnel_kern.o]
  * The default object is ../xdp_iptunnel_kern.o next to this binary.
@@ -208,6 +209,8 @@ struct frame {
 	int later;		/* a fragment at a nonzero offset */
 };
 
+#include "frame.h"	/* its writers and checksums */
+
 /* What a test packet carries. */
 struct pkt {
 	const char *src;
@@ -221,90 +224,6 @@ struct pkt {
 };
 
 static struct frame got;	/* output of the last run */
-
-static int is_ipv6(const char *addr)
-{
-	return !!strchr(addr, ':');
-}
-
-static unsigned int parse_addr(const char *s, __be32 *addr)
-{
-	memset(addr, 0, 16);
-	if (is_ipv6(s)) {
-		inet_pton(AF_INET6, s, addr);
-		return 16;
-	}
-	inet_pton(AF_INET, s, addr);
-	return 4;
-}
-
-static void put(struct frame *f, const void *p, unsigned int n)
-{
-	memcpy(f->b + f->len, p, n);
-	f->len += n;
-}
-
-static void put_zeros(struct frame *f, unsigned int n)
-{
-	memset(f->b + f->len, 0, n);
-	f->len += n;
-}
-
-static void put8(struct frame *f, __u8 v)
-{
-	f->b[f->len++] = v;
-}
-
-static void put16(struct frame *f, __u16 v)
-{
-	put8(f, v >> 8);
-	put8(f, v);
-}
-
-static void put32(struct frame *f, __u32 v)
-{
-	put16(f, v >> 16);
-	put16(f, v);
-}
-
-static void put_addr(struct frame *f, const char *s)
-{
-	__be32 addr[4];
-
-	put(f, addr, parse_addr(s, addr));
-}
-
-static __u16 get16(const __u8 *p)
-{
-	return p[0] << 8 | p[1];
-}
-
-static void set16(struct frame *f, unsigned int off, __u16 v)
-{
-	f->b[off] = v >> 8;
-	f->b[off + 1] = v;
-}
-
-/* Ones' complement sum of big-endian 16-bit words, folded. */
-static __u16 sum16(const __u8 *p, unsigned int n)
-{
-	__u32 sum = 0;
-	unsigned int i;
-
-	for (i = 0; i < n; i += 2)
-		sum += get16(p + i);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return sum;
-}
-
-static void ipv4_csum(struct frame *f)
-{
-	unsigned int hlen = (f->b[f->l3] & 0xf) * 4;
-
-	set16(f, f->l3 + 10, 0);
-	set16(f, f->l3 + 10, ~sum16(f->b + f->l3, hlen));
-}
 
 static void eth(struct frame *f, __u16 proto)
 {
@@ -436,7 +355,7 @@ static void finish(struct frame *f)
 		return;
 	}
 	set16(f, f->l3 + 2, f->l3_len);
-	ipv4_csum(f);
+	ipv4_csum(f, f->l3);
 }
 
 static void build(struct frame *f, const struct pkt *p)
@@ -509,7 +428,7 @@ static void encap_hint(struct frame *e, const struct frame *in,
 			put16(e, 0);
 			put(e, prev->daddr, 4);
 		}
-		ipv4_csum(e);
+		ipv4_csum(e, e->l3);
 	} else {
 		put16(e, ETH_P_IPV6);
 		put32(e, 6U << 28 | (__u32)in->tos << 20);
@@ -818,7 +737,7 @@ static void icmp_too_big(struct frame *e, const struct frame *in, __u32 mtu)
 		put16(e, 0);
 		put(e, ip + 16, 4);		/* from the VIP */
 		put(e, ip + 12, 4);		/* to the client */
-		ipv4_csum(e);
+		ipv4_csum(e, e->l3);
 		icmp = e->len;
 		put8(e, 3);			/* destination unreachable */
 		put8(e, 4);			/* fragmentation needed */
@@ -847,9 +766,7 @@ static void icmp_too_big(struct frame *e, const struct frame *in, __u32 mtu)
 	/* pseudo header: addresses, upper-layer length, next header */
 	sum = sum16(e->b + e->l3 + 8, 32) + 8 + quote + IPPROTO_ICMPV6 +
 	      sum16(e->b + icmp, e->len - icmp);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	set16(e, icmp + 2, ~sum);
+	set16(e, icmp + 2, ~fold(sum));
 }
 
 static void too_big(const char *name, const struct frame *in, __u32 mtu)
@@ -1175,21 +1092,21 @@ static void test_truncated(void)
 
 	build(&f, &p);
 	set16(&f, f.l3 + 2, 19);
-	ipv4_csum(&f);
+	ipv4_csum(&f, f.l3);
 	pass("IPv4 tot_len shorter than the header passes", &f, -1);
 
 	/* read at ihl * 4, the destination 192.0.2.2 is port 514: a match */
 	p.dst = VIP4_ANY;
 	build(&f, &p);
 	f.b[f.l3] = 0x44;
-	ipv4_csum(&f);
+	ipv4_csum(&f, f.l3);
 	pass("IPv4 ihl 4 passes", &f, -1);
 
 	p.dst = VIP4;
 
 	build(&f, &p);
 	f.b[f.l3] = 0x65;
-	ipv4_csum(&f);
+	ipv4_csum(&f, f.l3);
 	pass("IPv4 ethertype carrying version 6 passes", &f, -1);
 
 	p = flow(VIP6, IPPROTO_TCP, 80);
@@ -1687,9 +1604,7 @@ static void icmp_error(struct frame *f, const char *dst,
 	}
 	sum = sum16(f->b + f->l3 + 8, 32) + (f->len - icmp) +
 	      IPPROTO_ICMPV6 + sum16(f->b + icmp, f->len - icmp);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	set16(f, icmp + 2, ~sum);
+	set16(f, icmp + 2, ~fold(sum));
 }
 
 /* An error about the answer to p, quoting all of it (routers quote more). */
