@@ -17,7 +17,6 @@
 #define _GNU_SOURCE		/* sched_setaffinity() */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <libgen.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -32,6 +31,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "../xdp_iptunnel_common.h"
+#include "unit.h"
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define FRAME_MAX	2048
@@ -145,52 +145,6 @@ static int ncpus;
 static __u32 *batch_keys;
 static struct traffic *batch_values;
 static __u64 *ev_values;
-
-/* ---- results ---------------------------------------------------------- */
-
-static unsigned int passed, failed;
-static char why[256];		/* first failure of the current case */
-static char diff[512];		/* its hex dump, if any */
-
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why[0])
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-}
-
-static void report(const char *name)
-{
-	unsigned int n = passed + failed + 1;
-
-	if (why[0]) {
-		failed++;
-		printf("not ok %u - %s: %s\n%s", n, name, why, diff);
-	} else {
-		passed++;
-		printf("ok %u - %s\n", n, name);
-	}
-	why[0] = '\0';
-	diff[0] = '\0';
-}
-
-static void summary(void)
-{
-	printf("%u passed, %u failed\n", passed, failed);
-}
-
-/* An error outside any expectation: report it as a failed case, stop. */
-static void die(const char *what)
-{
-	fail("%s", strerror(errno));
-	report(what);
-	summary();
-	exit(1);
-}
 
 /* ---- frames ----------------------------------------------------------- */
 
@@ -2074,15 +2028,6 @@ static void test_grace(void)
 
 /* ---- setup ------------------------------------------------------------ */
 
-static int map_fd(struct bpf_object *obj, const char *name)
-{
-	int fd = bpf_object__find_map_fd_by_name(obj, name);
-
-	if (fd < 0)
-		die(name);
-	return fd;
-}
-
 /* The first free slot from the key's own on, as the loader does. */
 static void put_vip(const struct vip_key *key, const struct vip_value *value)
 {
@@ -2181,19 +2126,10 @@ static int print_warnings(enum libbpf_print_level level, const char *fmt,
 
 static struct bpf_object *setup(const char *path)
 {
-	struct bpf_program *prog;
 	struct bpf_object *obj;
 
 	libbpf_set_print(print_warnings);
-	obj = bpf_object__open_file(path, NULL);
-	if (!obj)
-		die(path);
-	if (bpf_object__load(obj))
-		die(path);
-	prog = bpf_object__find_program_by_name(obj, "xdp_iptunnel");
-	if (!prog)
-		die("program xdp_iptunnel");
-	prog_fd = bpf_program__fd(prog);
+	obj = load(path, "xdp_iptunnel", &prog_fd);
 	tables_fd = map_fd(obj, "vip_tables");
 	vip_table_fd = map_fd(obj, "first_vip_table");
 	reals_fd = map_fd(obj, "reals");
@@ -2657,21 +2593,10 @@ static void test_trace(struct bpf_object *obj)
 
 int main(int argc, char **argv)
 {
-	char path[PATH_MAX] = "";
+	char path[PATH_MAX];
 	struct bpf_object *obj;
-	char self[PATH_MAX];
-	ssize_t n;
 
-	if (argc > 1) {
-		snprintf(path, sizeof(path), "%s", argv[1]);
-	} else {
-		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (n < 0)
-			die("/proc/self/exe");
-		self[n] = '\0';
-		snprintf(path, sizeof(path), "%s/../xdp_iptunnel_kern.o",
-			 dirname(self));
-	}
+	object_path(path, sizeof(path), argc, argv, "xdp_iptunnel_kern.o");
 	obj = setup(path);
 
 	test_encap();

@@ -18,13 +18,11 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
-#include <libgen.h>
 #include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +35,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "../xdp_iptunnel_common.h"
+#include "unit.h"
 
 #define FRAME_MAX	512
 #define TTL		64
@@ -67,39 +66,6 @@ static const char *const event_names[RS_MAX] = {
 };
 
 static int prog_fd, events_fd, peers_fd, ncpus;
-static unsigned int passed, failed;
-static char why[256];
-
-static void die(const char *what)
-{
-	fprintf(stderr, "test_real: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why[0])
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-}
-
-static void report(const char *name)
-{
-	unsigned int n = passed + failed + 1;
-
-	if (why[0]) {
-		failed++;
-		printf("not ok %u - %s: %s\n", n, name, why);
-	} else {
-		passed++;
-		printf("ok %u - %s\n", n, name);
-	}
-	why[0] = '\0';
-}
 
 /* ---- frames ----------------------------------------------------------- */
 
@@ -553,19 +519,9 @@ static void add_addr(int fd, const char *s, const void *value)
 		die("bpf_map_update_elem");
 }
 
-static int map_fd(struct bpf_object *obj, const char *name)
-{
-	int fd = bpf_object__find_map_fd_by_name(obj, name);
-
-	if (fd < 0)
-		die(name);
-	return fd;
-}
-
 static struct bpf_object *setup(const char *path)
 {
 	struct peer prev = { .resolved = 1 };
-	struct bpf_program *prog;
 	struct bpf_object *obj;
 	__u8 yes = 1;
 	int local_fd;
@@ -578,13 +534,7 @@ static struct bpf_object *setup(const char *path)
 	sh("ip addr add " VIP6 "/128 dev lo nodad");
 	sh("ip addr add " CLIENT6 "/128 dev lo nodad");
 	sh("ip route add " HALF4 "/32 dev lo");
-	obj = bpf_object__open_file(path, NULL);
-	if (!obj || bpf_object__load(obj))
-		die(path);
-	prog = bpf_object__find_program_by_name(obj, "xdp_iptunnel_real");
-	if (!prog)
-		die("program xdp_iptunnel_real");
-	prog_fd = bpf_program__fd(prog);
+	obj = load(path, "xdp_iptunnel_real", &prog_fd);
 	events_fd = map_fd(obj, "real_events");
 	peers_fd = map_fd(obj, "peers");
 	local_fd = map_fd(obj, "local_addrs");
@@ -601,24 +551,14 @@ static struct bpf_object *setup(const char *path)
 
 int main(int argc, char **argv)
 {
-	char path[PATH_MAX] = "", self[PATH_MAX];
+	char path[PATH_MAX];
 	struct bpf_object *obj;
-	ssize_t n;
 
-	if (argc > 1) {
-		snprintf(path, sizeof(path), "%s", argv[1]);
-	} else {
-		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (n < 0)
-			die("/proc/self/exe");
-		self[n] = '\0';
-		snprintf(path, sizeof(path), "%s/../xdp_iptunnel_real_kern.o",
-			 dirname(self));
-	}
+	object_path(path, sizeof(path), argc, argv, "xdp_iptunnel_real_kern.o");
 	obj = setup(path);
 	test_states();
 	test_hints();
-	printf("%u passed, %u failed\n", passed, failed);
+	summary();
 	bpf_object__close(obj);
 	return failed ? 1 : 0;
 }
