@@ -32,6 +32,23 @@ netns_begin() {
 	trap 'exit 1' INT TERM
 }
 
+# links A B N...: namespaces $D and $RS; $D's A0 (192.0.2.10/24) and B0
+# (no address) joined to A1 (192.0.2.N/24 for each N) and B1 in $RS;
+# all up
+links() {
+	local n dev
+	ip netns add "$D"
+	ip netns add "$RS"
+	ip -n "$D" link add "${1}0" type veth peer name "${1}1" netns "$RS"
+	ip -n "$D" link add "${2}0" type veth peer name "${2}1" netns "$RS"
+	ip -n "$D" addr add 192.0.2.10/24 dev "${1}0"
+	for n in "${@:3}"; do
+		ip -n "$RS" addr add "192.0.2.$n/24" dev "${1}1"
+	done
+	for dev in "${1}0" "${2}0" lo; do ip -n "$D" link set "$dev" up; done
+	for dev in "${1}1" "${2}1" lo; do ip -n "$RS" link set "$dev" up; done
+}
+
 in_d() { nsenter --net="/run/netns/$D" "$@"; }
 
 # started NAME WORD FILE: the job just started is NAME ($NAME_pid); wait

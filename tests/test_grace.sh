@@ -33,14 +33,7 @@ NETNS="$D $RS"
 . "$top/tests/netns.sh"
 
 netns_begin TERM
-ip netns add $D
-ip netns add $RS
-ip -n $D link add ga0 type veth peer name ga1 netns $RS
-ip -n $D link add gb0 type veth peer name gb1 netns $RS
-ip -n $D addr add 192.0.2.10/24 dev ga0
-for i in 11 12; do ip -n $RS addr add 192.0.2.$i/24 dev ga1; done
-for dev in ga0 gb0 lo; do ip -n $D link set $dev up; done
-for dev in ga1 gb1 lo; do ip -n $RS link set $dev up; done
+links ga gb 11 12
 
 # update IFNAME ARGS...: --update the director on IFNAME
 update() {

@@ -29,16 +29,7 @@ NETNS="$D $RS"
 
 setup() {
 	netns_begin TERM
-	ip netns add $D
-	ip netns add $RS
-	ip -n $D link add va0 type veth peer name va1 netns $RS
-	ip -n $D link add vb0 type veth peer name vb1 netns $RS
-	ip -n $D addr add 192.0.2.10/24 dev va0
-	for i in 11 12 13 14; do
-		ip -n $RS addr add 192.0.2.$i/24 dev va1
-	done
-	for dev in va0 vb0 lo; do ip -n $D link set $dev up; done
-	for dev in va1 vb1 lo; do ip -n $RS link set $dev up; done
+	links va vb 11 12 13 14
 	ip -n $D route add 198.51.100.0/24 via 192.0.2.11
 }
 
@@ -122,7 +113,7 @@ in_d "$lb" -U -i va0 -a $VIP -p 80 -s 192.0.2.10 $mac $reals4 >/dev/null
 picks -r 40 va0 $VIP 80 20000 9 >"$tmp/live" &
 live=$!
 sleep 0.2
-for i in 1 2 3 4 5; do
+for _ in 1 2 3 4 5; do
 	in_d "$lb" -U -i va0 -a $VIP -p 80 -s 192.0.2.10 $mac $three >/dev/null
 	in_d "$lb" -U -i va0 -a $VIP -p 80 -s 192.0.2.10 $mac $reals4 >/dev/null
 done
