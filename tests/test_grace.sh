@@ -27,57 +27,14 @@ PINS=/sys/fs/bpf/xdp_iptunnel/$D
 VIP=192.0.2.33
 FLOWS=20000
 GRACE=6
-tmp=$(mktemp -d)
+NETNS="$D $RS"
+# shellcheck source=tests/tap.sh
 . "$top/tests/tap.sh"
+# shellcheck source=tests/netns.sh
+. "$top/tests/netns.sh"
 
-in_d() { nsenter --net=/run/netns/$D "$@"; }
-
-cleanup() {
-	local pid
-	for pid in $(jobs -p); do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	wait 2>/dev/null || true
-	ip netns del $D 2>/dev/null || true
-	ip netns del $RS 2>/dev/null || true
-	rm -rf "$PINS"
-	rmdir /sys/fs/bpf/xdp_iptunnel 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-ip netns del $D 2>/dev/null || true
-ip netns del $RS 2>/dev/null || true
-ip netns add $D
-ip netns add $RS
-ip -n $D link add ga0 type veth peer name ga1 netns $RS
-ip -n $D link add gb0 type veth peer name gb1 netns $RS
-ip -n $D addr add 192.0.2.10/24 dev ga0
-for i in 11 12; do ip -n $RS addr add 192.0.2.$i/24 dev ga1; done
-for dev in ga0 gb0 lo; do ip -n $D link set $dev up; done
-for dev in ga1 gb1 lo; do ip -n $RS link set $dev up; done
-
-# director NAME IFNAME ARGS...: start one in the background, wait for it
-director() {
-	local name=$1 dev=$2 i
-	shift 2
-	nsenter --net=/run/netns/$D "$lb" -i "$dev" "$@" >"$tmp/$name.log" 2>&1 &
-	eval "${name}_pid=$!"
-	for i in $(seq 50); do
-		grep -q attached "$tmp/$name.log" && return 0
-		sleep 0.1
-	done
-	cat "$tmp/$name.log" >&2
-	return 1
-}
-
-stop_director() {
-	local pid
-	eval "pid=\$${1}_pid"
-	kill -INT "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
+netns_begin TERM
+links ga gb 11 12
 
 # update IFNAME ARGS...: --update the director on IFNAME
 update() {
@@ -204,48 +161,26 @@ check "the one real left takes every flow" \
 	test "$(grep -c ' 192.0.2.11 hint\| 192.0.2.11$' "$tmp/single")" = $FLOWS
 
 # ---- health checks ---------------------------------------------------------
-http() {
-	nsenter --net=/run/netns/$RS python3 -m http.server 80 --bind "$1" \
-		>/dev/null 2>&1 &
-	eval "http_${1//./_}=$!"
-}
-listening() {
-	local i
-	for i in $(seq 100); do
-		in_d bash -c "exec 3<>/dev/tcp/$1/80" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-# await PATTERN FILE LINES: FILE has a line matching PATTERN after LINES
-await_log() {
-	local i
-	for i in $(seq 100); do
-		tail -n +"$(($3 + 1))" "$2" | grep -q "$1" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 http 192.0.2.11
 http 192.0.2.12
 listening 192.0.2.11
 listening 192.0.2.12
 two="-d 192.0.2.11 -d 192.0.2.12"
-stop_director a
+stop a
 director a ga0 --grace 30 --check tcp --check-interval 1 --check-fall 2 \
 	--check-rise 2 $svc $two
 picks ga0 >"$tmp/h_base"
 seen=$(wc -l <"$tmp/a.log")
 kill -TERM "$http_192_0_2_12"
 wait "$http_192_0_2_12" 2>/dev/null || true
-check "a real fails its check" await_log "192.0.2.12 port 80 is down" "$tmp/a.log" "$seen"
+await "a real fails its check" "192.0.2.12 port 80 is down" "$tmp/a.log" "$seen"
 picks ga0 >"$tmp/h_down"
 check "a real that is down is never named: its flows move without a hint" \
 	test "$(grep -c hint "$tmp/h_down" || true)" = 0 -a \
 	     "$(grep -c ' 192.0.2.12$' "$tmp/h_down" || true)" = 0
 seen=$(wc -l <"$tmp/a.log")
 http 192.0.2.12
-check "the real comes back" await_log "192.0.2.12 port 80 is up" "$tmp/a.log" "$seen"
+await "the real comes back" "192.0.2.12 port 80 is up" "$tmp/a.log" "$seen"
 picks ga0 >"$tmp/h_up"
 r=$(hints "$tmp/h_down" "$tmp/h_up")
 read -r _ moved _ hinted _ wrong <<<"$r"

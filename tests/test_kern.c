@@ -6,8 +6,9 @@
  * frames through BPF_PROG_TEST_RUN, one repetition per case. Each case
  * checks the verdict, the output frame byte for byte, the events counters
  * and the vip_stats/real_stats sums against what this file predicts on its
- * own: it has its own frame builders, IPv4 checksum and flow hash and shares
- * only the map layouts of xdp_iptunnel_common.h with the program.
+ * own: it has its own frame builders (on the writers and checksum of
+ * frame.h, shared with test_real.c) and flow hash and shares only the map
+ * layouts of xdp_iptunnel_common.h with the program.
  *
  * Usage: test_kern [xdp_iptunnel_kern.o]
  * The default object is ../xdp_iptunnel_kern.o next to this binary.
@@ -16,7 +17,6 @@
 #define _GNU_SOURCE		/* sched_setaffinity() */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <libgen.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -31,6 +31,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "../xdp_iptunnel_common.h"
+#include "unit.h"
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define FRAME_MAX	2048
@@ -145,52 +146,6 @@ static __u32 *batch_keys;
 static struct traffic *batch_values;
 static __u64 *ev_values;
 
-/* ---- results ---------------------------------------------------------- */
-
-static unsigned int passed, failed;
-static char why[256];		/* first failure of the current case */
-static char diff[512];		/* its hex dump, if any */
-
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why[0])
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-}
-
-static void report(const char *name)
-{
-	unsigned int n = passed + failed + 1;
-
-	if (why[0]) {
-		failed++;
-		printf("not ok %u - %s: %s\n%s", n, name, why, diff);
-	} else {
-		passed++;
-		printf("ok %u - %s\n", n, name);
-	}
-	why[0] = '\0';
-	diff[0] = '\0';
-}
-
-static void summary(void)
-{
-	printf("%u passed, %u failed\n", passed, failed);
-}
-
-/* An error outside any expectation: report it as a failed case, stop. */
-static void die(const char *what)
-{
-	fail("%s", strerror(errno));
-	report(what);
-	summary();
-	exit(1);
-}
-
 /* ---- frames ----------------------------------------------------------- */
 
 struct frame {
@@ -208,6 +163,8 @@ struct frame {
 	int later;		/* a fragment at a nonzero offset */
 };
 
+#include "frame.h"	/* its writers and checksums */
+
 /* What a test packet carries. */
 struct pkt {
 	const char *src;
@@ -221,90 +178,6 @@ struct pkt {
 };
 
 static struct frame got;	/* output of the last run */
-
-static int is_ipv6(const char *addr)
-{
-	return !!strchr(addr, ':');
-}
-
-static unsigned int parse_addr(const char *s, __be32 *addr)
-{
-	memset(addr, 0, 16);
-	if (is_ipv6(s)) {
-		inet_pton(AF_INET6, s, addr);
-		return 16;
-	}
-	inet_pton(AF_INET, s, addr);
-	return 4;
-}
-
-static void put(struct frame *f, const void *p, unsigned int n)
-{
-	memcpy(f->b + f->len, p, n);
-	f->len += n;
-}
-
-static void put_zeros(struct frame *f, unsigned int n)
-{
-	memset(f->b + f->len, 0, n);
-	f->len += n;
-}
-
-static void put8(struct frame *f, __u8 v)
-{
-	f->b[f->len++] = v;
-}
-
-static void put16(struct frame *f, __u16 v)
-{
-	put8(f, v >> 8);
-	put8(f, v);
-}
-
-static void put32(struct frame *f, __u32 v)
-{
-	put16(f, v >> 16);
-	put16(f, v);
-}
-
-static void put_addr(struct frame *f, const char *s)
-{
-	__be32 addr[4];
-
-	put(f, addr, parse_addr(s, addr));
-}
-
-static __u16 get16(const __u8 *p)
-{
-	return p[0] << 8 | p[1];
-}
-
-static void set16(struct frame *f, unsigned int off, __u16 v)
-{
-	f->b[off] = v >> 8;
-	f->b[off + 1] = v;
-}
-
-/* Ones' complement sum of big-endian 16-bit words, folded. */
-static __u16 sum16(const __u8 *p, unsigned int n)
-{
-	__u32 sum = 0;
-	unsigned int i;
-
-	for (i = 0; i < n; i += 2)
-		sum += get16(p + i);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return sum;
-}
-
-static void ipv4_csum(struct frame *f)
-{
-	unsigned int hlen = (f->b[f->l3] & 0xf) * 4;
-
-	set16(f, f->l3 + 10, 0);
-	set16(f, f->l3 + 10, ~sum16(f->b + f->l3, hlen));
-}
 
 static void eth(struct frame *f, __u16 proto)
 {
@@ -436,7 +309,7 @@ static void finish(struct frame *f)
 		return;
 	}
 	set16(f, f->l3 + 2, f->l3_len);
-	ipv4_csum(f);
+	ipv4_csum(f, f->l3);
 }
 
 static void build(struct frame *f, const struct pkt *p)
@@ -509,7 +382,7 @@ static void encap_hint(struct frame *e, const struct frame *in,
 			put16(e, 0);
 			put(e, prev->daddr, 4);
 		}
-		ipv4_csum(e);
+		ipv4_csum(e, e->l3);
 	} else {
 		put16(e, ETH_P_IPV6);
 		put32(e, 6U << 28 | (__u32)in->tos << 20);
@@ -818,7 +691,7 @@ static void icmp_too_big(struct frame *e, const struct frame *in, __u32 mtu)
 		put16(e, 0);
 		put(e, ip + 16, 4);		/* from the VIP */
 		put(e, ip + 12, 4);		/* to the client */
-		ipv4_csum(e);
+		ipv4_csum(e, e->l3);
 		icmp = e->len;
 		put8(e, 3);			/* destination unreachable */
 		put8(e, 4);			/* fragmentation needed */
@@ -847,9 +720,7 @@ static void icmp_too_big(struct frame *e, const struct frame *in, __u32 mtu)
 	/* pseudo header: addresses, upper-layer length, next header */
 	sum = sum16(e->b + e->l3 + 8, 32) + 8 + quote + IPPROTO_ICMPV6 +
 	      sum16(e->b + icmp, e->len - icmp);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	set16(e, icmp + 2, ~sum);
+	set16(e, icmp + 2, ~fold(sum));
 }
 
 static void too_big(const char *name, const struct frame *in, __u32 mtu)
@@ -1175,21 +1046,21 @@ static void test_truncated(void)
 
 	build(&f, &p);
 	set16(&f, f.l3 + 2, 19);
-	ipv4_csum(&f);
+	ipv4_csum(&f, f.l3);
 	pass("IPv4 tot_len shorter than the header passes", &f, -1);
 
 	/* read at ihl * 4, the destination 192.0.2.2 is port 514: a match */
 	p.dst = VIP4_ANY;
 	build(&f, &p);
 	f.b[f.l3] = 0x44;
-	ipv4_csum(&f);
+	ipv4_csum(&f, f.l3);
 	pass("IPv4 ihl 4 passes", &f, -1);
 
 	p.dst = VIP4;
 
 	build(&f, &p);
 	f.b[f.l3] = 0x65;
-	ipv4_csum(&f);
+	ipv4_csum(&f, f.l3);
 	pass("IPv4 ethertype carrying version 6 passes", &f, -1);
 
 	p = flow(VIP6, IPPROTO_TCP, 80);
@@ -1687,9 +1558,7 @@ static void icmp_error(struct frame *f, const char *dst,
 	}
 	sum = sum16(f->b + f->l3 + 8, 32) + (f->len - icmp) +
 	      IPPROTO_ICMPV6 + sum16(f->b + icmp, f->len - icmp);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	set16(f, icmp + 2, ~sum);
+	set16(f, icmp + 2, ~fold(sum));
 }
 
 /* An error about the answer to p, quoting all of it (routers quote more). */
@@ -2160,15 +2029,6 @@ static void test_grace(void)
 
 /* ---- setup ------------------------------------------------------------ */
 
-static int map_fd(struct bpf_object *obj, const char *name)
-{
-	int fd = bpf_object__find_map_fd_by_name(obj, name);
-
-	if (fd < 0)
-		die(name);
-	return fd;
-}
-
 /* The first free slot from the key's own on, as the loader does. */
 static void put_vip(const struct vip_key *key, const struct vip_value *value)
 {
@@ -2267,19 +2127,10 @@ static int print_warnings(enum libbpf_print_level level, const char *fmt,
 
 static struct bpf_object *setup(const char *path)
 {
-	struct bpf_program *prog;
 	struct bpf_object *obj;
 
 	libbpf_set_print(print_warnings);
-	obj = bpf_object__open_file(path, NULL);
-	if (!obj)
-		die(path);
-	if (bpf_object__load(obj))
-		die(path);
-	prog = bpf_object__find_program_by_name(obj, "xdp_iptunnel");
-	if (!prog)
-		die("program xdp_iptunnel");
-	prog_fd = bpf_program__fd(prog);
+	obj = load(path, "xdp_iptunnel", &prog_fd);
 	tables_fd = map_fd(obj, "vip_tables");
 	vip_table_fd = map_fd(obj, "first_vip_table");
 	reals_fd = map_fd(obj, "reals");
@@ -2743,21 +2594,10 @@ static void test_trace(struct bpf_object *obj)
 
 int main(int argc, char **argv)
 {
-	char path[PATH_MAX] = "";
+	char path[PATH_MAX];
 	struct bpf_object *obj;
-	char self[PATH_MAX];
-	ssize_t n;
 
-	if (argc > 1) {
-		snprintf(path, sizeof(path), "%s", argv[1]);
-	} else {
-		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (n < 0)
-			die("/proc/self/exe");
-		self[n] = '\0';
-		snprintf(path, sizeof(path), "%s/../xdp_iptunnel_kern.o",
-			 dirname(self));
-	}
+	object_path(path, sizeof(path), argc, argv, "xdp_iptunnel_kern.o");
 	obj = setup(path);
 
 	test_encap();

@@ -21,62 +21,16 @@ D=xipt-lbt-d
 RS=xipt-lbt-rs
 VIP=192.0.2.33
 FLOWS=100000
-tmp=$(mktemp -d)
+NETNS="$D $RS"
+# shellcheck source=tests/tap.sh
 . "$top/tests/tap.sh"
-
-in_d() { nsenter --net=/run/netns/$D "$@"; }
-
-cleanup() {
-	local pid
-	# background jobs of a script ignore SIGINT: TERM them
-	for pid in $(jobs -p); do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	wait 2>/dev/null || true
-	ip netns del $D 2>/dev/null || true
-	ip netns del $RS 2>/dev/null || true
-	rm -rf /sys/fs/bpf/xdp_iptunnel/$D
-	rmdir /sys/fs/bpf/xdp_iptunnel 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+# shellcheck source=tests/netns.sh
+. "$top/tests/netns.sh"
 
 setup() {
-	cleanup
-	tmp=$(mktemp -d)
-	ip netns add $D
-	ip netns add $RS
-	ip -n $D link add va0 type veth peer name va1 netns $RS
-	ip -n $D link add vb0 type veth peer name vb1 netns $RS
-	ip -n $D addr add 192.0.2.10/24 dev va0
-	for i in 11 12 13 14; do
-		ip -n $RS addr add 192.0.2.$i/24 dev va1
-	done
-	for dev in va0 vb0 lo; do ip -n $D link set $dev up; done
-	for dev in va1 vb1 lo; do ip -n $RS link set $dev up; done
+	netns_begin TERM
+	links va vb 11 12 13 14
 	ip -n $D route add 198.51.100.0/24 via 192.0.2.11
-}
-
-# director NAME IFNAME ARGS...: start one in the background, wait for it
-director() {
-	local name=$1 dev=$2 i
-	shift 2
-	nsenter --net=/run/netns/$D "$lb" -i "$dev" "$@" >"$tmp/$name.log" 2>&1 &
-	eval "${name}_pid=$!"
-	for i in $(seq 50); do
-		grep -q attached "$tmp/$name.log" && return 0
-		sleep 0.1
-	done
-	cat "$tmp/$name.log" >&2
-	return 1
-}
-
-stop_director() {
-	local pid
-	eval "pid=\$${1}_pid"
-	kill -INT "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
 }
 
 # which real: the hints of moved flows (on by default) are test_grace.sh's
@@ -159,7 +113,7 @@ in_d "$lb" -U -i va0 -a $VIP -p 80 -s 192.0.2.10 $mac $reals4 >/dev/null
 picks -r 40 va0 $VIP 80 20000 9 >"$tmp/live" &
 live=$!
 sleep 0.2
-for i in 1 2 3 4 5; do
+for _ in 1 2 3 4 5; do
 	in_d "$lb" -U -i va0 -a $VIP -p 80 -s 192.0.2.10 $mac $three >/dev/null
 	in_d "$lb" -U -i va0 -a $VIP -p 80 -s 192.0.2.10 $mac $reals4 >/dev/null
 done
@@ -179,7 +133,7 @@ check "live updates: no packet dropped or passed" \
 	test "$(grep -c -e PASS -e DROP -e ABORTED "$tmp/live")" = 0
 
 # ---- outer source per flow (RSS on the real servers) -------------------
-stop_director b
+stop b
 director b vb0 --flow-src 198.51.100.0/24 -a $VIP -p 80 -s 192.0.2.10 $mac $reals4
 picks vb0 $VIP 80 10000 3 >"$tmp/src1"
 picks vb0 $VIP 80 10000 3 >"$tmp/src2"
@@ -192,33 +146,19 @@ check "per-flow outer sources spread: $n of 256 addresses used by 10000 flows" \
 check "per-flow outer source does not change the real picked" \
 	cmp <(awk '{ print $1, $2, $5 }' "$tmp/base" | head -n 10000) \
 	    <(picks va0 $VIP 80 10000 7 | awk '{ print $1, $2, $5 }')
-stop_director b
+stop b
 
 # ---- MAC of the real or of its gateway from the kernel's tables --------
-stop_director a
+stop a
 va1_mac=$(ip -n $RS -br link show va1 | awk '{ print $3 }')
 director a va0 -a $VIP -p 80 -s 192.0.2.10 -d 192.0.2.11 -d 198.51.100.7
 check "-m left out: the real's MAC from the neighbour table" \
 	grep -q "192.0.2.11: MAC $va1_mac of neighbour 192.0.2.11 on va0" "$tmp/a.log"
 check "-m left out: the gateway's MAC for a routed real" \
 	grep -q "198.51.100.7: MAC $va1_mac of gateway 192.0.2.11 on va0" "$tmp/a.log"
-stop_director a
+stop a
 
 # ---- health checks -----------------------------------------------------
-http() {
-	nsenter --net=/run/netns/$RS python3 -m http.server 80 --bind "$1" \
-		>"$tmp/http-$1.log" 2>&1 &
-	eval "http_${1//./_}=$!"
-}
-# listening (python starts slowly on a busy machine)
-listening() {
-	local i
-	for i in $(seq 100); do
-		in_d bash -c "exec 3<>/dev/tcp/$1/80" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 http 192.0.2.11
 http 192.0.2.12
 listening 192.0.2.11
@@ -242,7 +182,7 @@ await "a recovered real is logged up" "real 192.0.2.12 port 80 is up" \
 	"$tmp/a.log" "$seen"
 picks va0 $VIP 80 10000 5 >"$tmp/h_up"
 check "a recovered real gets its flows back" cmp "$tmp/h_base" "$tmp/h_up"
-stop_director a
+stop a
 
 # ---- statistics --------------------------------------------------------
 director a va0 -j -s 192.0.2.10 $mac -d 192.0.2.11 -d 192.0.2.12 \
@@ -255,7 +195,7 @@ in_d "$lb" -U -i va0 -s 192.0.2.10 $mac -d 192.0.2.11 -d 192.0.2.12 \
 	-a $VIP -p 80 -a 2001:db8::33 -p 443 -a 2001:db8::34 -p 8080 >/dev/null
 picks va0 2001:db8::34 8080 500 1 >/dev/null
 sleep 2.2
-stop_director a
+stop a
 last=$(grep '^{' "$tmp/a.log" | tail -n 1)
 stat() {
 	echo "$last" | tr '{' '\n' | grep "\"name\":\"$1\"" |

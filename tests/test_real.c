@@ -18,13 +18,11 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
-#include <libgen.h>
 #include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +35,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "../xdp_iptunnel_common.h"
+#include "unit.h"
 
 #define FRAME_MAX	512
 #define TTL		64
@@ -67,39 +66,6 @@ static const char *const event_names[RS_MAX] = {
 };
 
 static int prog_fd, events_fd, peers_fd, ncpus;
-static unsigned int passed, failed;
-static char why[256];
-
-static void die(const char *what)
-{
-	fprintf(stderr, "test_real: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why[0])
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-}
-
-static void report(const char *name)
-{
-	unsigned int n = passed + failed + 1;
-
-	if (why[0]) {
-		failed++;
-		printf("not ok %u - %s: %s\n", n, name, why);
-	} else {
-		passed++;
-		printf("ok %u - %s\n", n, name);
-	}
-	why[0] = '\0';
-}
 
 /* ---- frames ----------------------------------------------------------- */
 
@@ -107,6 +73,8 @@ struct frame {
 	__u8 b[FRAME_MAX];
 	unsigned int len;
 };
+
+#include "frame.h"	/* its writers and checksums */
 
 /* A TCP segment of an inner flow: what the client sent to the VIP. */
 struct segment {
@@ -123,75 +91,10 @@ struct outer {
 	__u8 hint_flags;
 };
 
-static int is_v6(const char *s)
-{
-	return !!strchr(s, ':');
-}
-
-static void put(struct frame *f, const void *p, unsigned int n)
-{
-	memcpy(f->b + f->len, p, n);
-	f->len += n;
-}
-
-static void put8(struct frame *f, __u8 v)
-{
-	f->b[f->len++] = v;
-}
-
-static void put16(struct frame *f, __u16 v)
-{
-	put8(f, v >> 8);
-	put8(f, v);
-}
-
-static void put32(struct frame *f, __u32 v)
-{
-	put16(f, v >> 16);
-	put16(f, v);
-}
-
-static void put_addr(struct frame *f, const char *s)
-{
-	__u8 a[16];
-
-	if (is_v6(s)) {
-		inet_pton(AF_INET6, s, a);
-		put(f, a, 16);
-	} else {
-		inet_pton(AF_INET, s, a);
-		put(f, a, 4);
-	}
-}
-
-static __u32 sum_words(const __u8 *p, unsigned int n, __u32 sum)
-{
-	unsigned int i;
-
-	for (i = 0; i + 1 < n; i += 2)
-		sum += p[i] << 8 | p[i + 1];
-	if (n & 1)
-		sum += p[n - 1] << 8;
-	return sum;
-}
-
-static __u16 fold(__u32 sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return sum;
-}
-
-static void set16(__u8 *p, __u16 v)
-{
-	p[0] = v >> 8;
-	p[1] = v;
-}
-
 /* The inner IPv4/IPv6 + TCP packet, with valid checksums. */
 static void put_segment(struct frame *f, const struct segment *s)
 {
-	int v6 = is_v6(s->dst);
+	int v6 = is_ipv6(s->dst);
 	unsigned int ip = f->len, tcp;
 	__u32 sum;
 
@@ -213,7 +116,7 @@ static void put_segment(struct frame *f, const struct segment *s)
 	put_addr(f, s->src);
 	put_addr(f, s->dst);
 	if (!v6)
-		set16(f->b + ip + 10, ~fold(sum_words(f->b + ip, 20, 0)));
+		ipv4_csum(f, ip);
 	tcp = f->len;
 	put16(f, s->sport);
 	put16(f, s->dport);
@@ -227,15 +130,15 @@ static void put_segment(struct frame *f, const struct segment *s)
 	/* pseudo header: addresses, protocol, length */
 	sum = sum_words(f->b + (v6 ? ip + 8 : ip + 12), v6 ? 32 : 8,
 			IPPROTO_TCP + 20);
-	set16(f->b + tcp + 16, ~fold(sum_words(f->b + tcp, 20, sum)));
+	set16(f, tcp + 16, ~fold(sum_words(f->b + tcp, 20, sum)));
 }
 
 /* The frame the director sends: Ethernet, outer header, hint, segment. */
 static void tunnelled(struct frame *f, const struct segment *s,
 		      const struct outer *o, const char *to)
 {
-	__u8 proto = is_v6(s->dst) ? IPPROTO_IPV6 : IPPROTO_IPIP;
-	unsigned int ip, inner = is_v6(s->dst) ? 60 : 40;
+	__u8 proto = is_ipv6(s->dst) ? IPPROTO_IPV6 : IPPROTO_IPIP;
+	unsigned int ip, inner = is_ipv6(s->dst) ? 60 : 40;
 
 	memset(f, 0, sizeof(*f));
 	put(f, self_mac, ETH_ALEN);
@@ -279,8 +182,7 @@ static void tunnelled(struct frame *f, const struct segment *s,
 			put8(f, 0);
 			put_addr(f, o->hint);
 		}
-		set16(f->b + ip + 10,
-		      ~fold(sum_words(f->b + ip, (f->b[ip] & 15) * 4, 0)));
+		ipv4_csum(f, ip);
 	}
 	put_segment(f, s);
 }
@@ -291,7 +193,7 @@ static void decapsulated(struct frame *f, const struct segment *s)
 	memset(f, 0, sizeof(*f));
 	put(f, self_mac, ETH_ALEN);
 	put(f, director_mac, ETH_ALEN);
-	put16(f, is_v6(s->dst) ? ETH_P_IPV6 : ETH_P_IP);
+	put16(f, is_ipv6(s->dst) ? ETH_P_IPV6 : ETH_P_IP);
 	put_segment(f, s);
 }
 
@@ -314,8 +216,7 @@ static void forwarded(struct frame *f, const struct segment *s,
 		return;
 	}
 	f->b[ip + 8] = TTL - 1;
-	set16(f->b + ip + 10, 0);
-	set16(f->b + ip + 10, ~fold(sum_words(f->b + ip, 28, 0)));
+	ipv4_csum(f, ip);
 }
 
 /* ---- running the program ---------------------------------------------- */
@@ -419,7 +320,7 @@ static socklen_t sockaddr(const char *addr, __u16 port,
 	struct sockaddr_in *s4 = (void *)ss;
 
 	memset(ss, 0, sizeof(*ss));
-	if (is_v6(addr)) {
+	if (is_ipv6(addr)) {
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons(port);
 		inet_pton(AF_INET6, addr, &s6->sin6_addr);
@@ -612,25 +513,15 @@ static void add_addr(int fd, const char *s, const void *value)
 {
 	struct tunnel_addr key = {};
 
-	key.family = is_v6(s) ? AF_INET6 : AF_INET;
+	key.family = is_ipv6(s) ? AF_INET6 : AF_INET;
 	inet_pton(key.family, s, key.addr);
 	if (bpf_map_update_elem(fd, &key, value, BPF_ANY))
 		die("bpf_map_update_elem");
 }
 
-static int map_fd(struct bpf_object *obj, const char *name)
-{
-	int fd = bpf_object__find_map_fd_by_name(obj, name);
-
-	if (fd < 0)
-		die(name);
-	return fd;
-}
-
 static struct bpf_object *setup(const char *path)
 {
 	struct peer prev = { .resolved = 1 };
-	struct bpf_program *prog;
 	struct bpf_object *obj;
 	__u8 yes = 1;
 	int local_fd;
@@ -643,13 +534,7 @@ static struct bpf_object *setup(const char *path)
 	sh("ip addr add " VIP6 "/128 dev lo nodad");
 	sh("ip addr add " CLIENT6 "/128 dev lo nodad");
 	sh("ip route add " HALF4 "/32 dev lo");
-	obj = bpf_object__open_file(path, NULL);
-	if (!obj || bpf_object__load(obj))
-		die(path);
-	prog = bpf_object__find_program_by_name(obj, "xdp_iptunnel_real");
-	if (!prog)
-		die("program xdp_iptunnel_real");
-	prog_fd = bpf_program__fd(prog);
+	obj = load(path, "xdp_iptunnel_real", &prog_fd);
 	events_fd = map_fd(obj, "real_events");
 	peers_fd = map_fd(obj, "peers");
 	local_fd = map_fd(obj, "local_addrs");
@@ -666,24 +551,14 @@ static struct bpf_object *setup(const char *path)
 
 int main(int argc, char **argv)
 {
-	char path[PATH_MAX] = "", self[PATH_MAX];
+	char path[PATH_MAX];
 	struct bpf_object *obj;
-	ssize_t n;
 
-	if (argc > 1) {
-		snprintf(path, sizeof(path), "%s", argv[1]);
-	} else {
-		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (n < 0)
-			die("/proc/self/exe");
-		self[n] = '\0';
-		snprintf(path, sizeof(path), "%s/../xdp_iptunnel_real_kern.o",
-			 dirname(self));
-	}
+	object_path(path, sizeof(path), argc, argv, "xdp_iptunnel_real_kern.o");
 	obj = setup(path);
 	test_states();
 	test_hints();
-	printf("%u passed, %u failed\n", passed, failed);
+	summary();
 	bpf_object__close(obj);
 	return failed ? 1 : 0;
 }

@@ -14,27 +14,17 @@ set -eu
 # job control: background jobs keep SIGINT, which stops a tracer
 set -m
 top=$(cd "$(dirname "$0")/.." && pwd)
-. "$top/tests/tap.sh"
 D=xipt-trc-d
 C=xipt-trc-c
+NETNS="$D $C"
 PINS=/sys/fs/bpf/xdp_iptunnel/$D/t0
 VIP=192.0.2.33
-tmp=$(mktemp -d)
+# shellcheck source=tests/tap.sh
+. "$top/tests/tap.sh"
+# shellcheck source=tests/netns.sh
+. "$top/tests/netns.sh"
 
-cleanup() {
-	local pid
-	for pid in $(jobs -p); do kill -KILL "$pid" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	ip netns del $D 2>/dev/null || true
-	ip netns del $C 2>/dev/null || true
-	rm -rf "/sys/fs/bpf/xdp_iptunnel/$D" "$tmp"
-	rmdir /sys/fs/bpf/xdp_iptunnel 2>/dev/null || true
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-cleanup
-tmp=$(mktemp -d)
+netns_begin KILL
 ip netns add $D
 ip netns add $C
 ip -n $D link add t0 type veth peer name t1 netns $C
@@ -49,7 +39,6 @@ for a in 33 34; do
 	ip -n $C neigh add 192.0.2.$a lladdr "$d_mac" dev t1
 done
 
-in_d() { nsenter --net=/run/netns/$D "$@"; }
 lb() { in_d "$top/xdp_iptunnel" "$@"; }
 
 # udp DST PORT [SIZE [DF]]: one datagram from 198.51.100.7:40001
@@ -76,25 +65,12 @@ mono_ns() { /usr/bin/python3 -c 'import time; print(time.monotonic_ns())'; }
 
 # tracer NAME ARGS...: start one, wait for its first line on stderr
 tracer() {
-	local name=$1 i
+	local name=$1
 	shift
 	# not through lb(): $! must be the tracer, for the signals
 	nsenter --net=/run/netns/$D "$top/xdp_iptunnel" -i t0 "$@" \
 		>"$tmp/$name.out" 2>"$tmp/$name.err" &
-	eval "${name}_pid=$!"
-	for i in $(seq 50); do
-		grep -q tracing "$tmp/$name.err" && return 0
-		sleep 0.1
-	done
-	cat "$tmp/$name.err" >&2
-	return 1
-}
-
-stop() {
-	local pid
-	eval "pid=\$${1}_pid"
-	kill "-${2:-INT}" "$pid"
-	wait "$pid" 2>/dev/null || true
+	started "$name" tracing "$tmp/$name.err"
 }
 
 # ---- bad filters: one line, exit 1, nothing started -----------------------
