@@ -559,7 +559,8 @@ static __always_inline struct real *pick_real(struct vip_range *vip,
 /*
  * A TCP flow whose slot changed owner in the VIP's grace period: the
  * real that owned it before, to be named in the outer header (the new
- * real hands it the connections it does not know). Only a real of the
+ * real hands it the connections it does not know, and the errors about
+ * them). Only a real of the
  * outer header's family fits in it. A fragment hashes without ports, to
  * another slot than its flow's: no hint.
  */
@@ -573,7 +574,8 @@ static __always_inline struct real *previous_real(const struct packet *pkt,
 	__u64 *end;
 	void *ring;
 
-	if (pkt->dst.protocol != IPPROTO_TCP || pkt->fragment)
+	if (!(vip->flags & VIP_F_GRACE) ||
+	    pkt->dst.protocol != IPPROTO_TCP || pkt->fragment)
 		return NULL;
 	/* the coarse clock (a tick behind) costs half as much here */
 	end = bpf_map_lookup_elem(&grace_ends, &vip->vip_id);
@@ -965,6 +967,31 @@ struct decision {
 	int why;		/* WHY_*: 0, tunnelled, unless a step says */
 };
 
+/*
+ * The flow's real (by its hash on a ring or with --flow-src) into *d,
+ * and the configuration to tunnel with; NULL when there is no real (drop)
+ * or no configuration (abort), d->why saying which.
+ */
+static __always_inline struct config *pick(struct decision *d,
+					   const struct packet *flow)
+{
+	struct config *cfg;
+	__u32 zero = 0;
+
+	if (d->vip->flags & (VIP_F_RING | VIP_F_FLOW_SRC))
+		d->hash = flow_hash(flow);
+	d->real = pick_real(d->vip, d->hash, &d->real_id);
+	if (!d->real) {
+		count_event(EV_NO_REAL);
+		d->why = WHY_NO_REAL;
+		return NULL;
+	}
+	cfg = bpf_map_lookup_elem(&config_map, &zero);
+	if (!cfg)
+		d->why = WHY_NO_CONFIG;
+	return cfg;
+}
+
 /* ---- ICMP errors about a VIP's flows ---------------------------------- */
 
 /*
@@ -1178,8 +1205,8 @@ static __always_inline int forward_icmp_error(struct xdp_md *ctx,
 {
 	struct packet flow = {};
 	struct vip_value *ranges;
+	struct real *prev;
 	struct config *cfg;
-	__u32 zero = 0;
 	int action, mtu_low = 0;
 
 	if (parse_icmp_error(ctx, &d->pkt, &flow, &mtu_low))
@@ -1195,28 +1222,21 @@ static __always_inline int forward_icmp_error(struct xdp_md *ctx,
 		d->why = WHY_ICMP_MTU_LOW;
 		return XDP_DROP;
 	}
-	if (d->vip->flags & (VIP_F_RING | VIP_F_FLOW_SRC))
-		d->hash = flow_hash(&flow);
-	d->real = pick_real(d->vip, d->hash, &d->real_id);
-	if (!d->real) {
-		count_event(EV_NO_REAL);
-		d->why = WHY_NO_REAL;
-		return XDP_DROP;
-	}
-	cfg = bpf_map_lookup_elem(&config_map, &zero);
-	if (!cfg) {
-		d->why = WHY_NO_CONFIG;
-		return XDP_ABORTED;
-	}
+	cfg = pick(d, &flow);
+	if (!cfg)
+		return d->real ? XDP_ABORTED : XDP_DROP;
+	/* the flow's hint: the error goes where its connection is */
+	prev = previous_real(&flow, d->vip, d->hash, d->real);
 	/* too big to tunnel, and no error is sent about an error */
-	if (cfg->mtu && d->pkt.l3_len + outer_len(d->real, NULL) > cfg->mtu) {
+	if (cfg->mtu && d->pkt.l3_len + outer_len(d->real, prev) > cfg->mtu) {
 		count_event(EV_TOO_BIG);
 		d->why = WHY_TOO_BIG;
 		return XDP_DROP;
 	}
-	/* no hint: a real's program asks the stack about TCP, not ICMP */
-	action = encapsulate(ctx, &d->pkt, d->vip, d->real, cfg, d->hash, NULL);
+	action = encapsulate(ctx, &d->pkt, d->vip, d->real, cfg, d->hash, prev);
 	if (action == XDP_TX) {
+		if (prev)
+			count_event(EV_HINT);
 		count_traffic(&vip_stats, d->vip->vip_id, d->bytes, 1);
 		count_traffic(&real_stats, d->real_id, d->bytes, 1);
 		d->why = WHY_ICMP_FORWARDED;
@@ -1233,9 +1253,8 @@ static __always_inline int decide(struct xdp_md *ctx, struct decision *d)
 {
 	struct packet *pkt = &d->pkt;
 	struct vip_value *ranges;
-	struct real *prev = NULL;
+	struct real *prev;
 	struct config *cfg;
-	__u32 zero = 0;
 	int action, why;
 
 	d->bytes = ctx->data_end - ctx->data;
@@ -1263,25 +1282,14 @@ static __always_inline int decide(struct xdp_md *ctx, struct decision *d)
 		d->why = pkt->fragment ? WHY_FRAGMENT : WHY_NO_PORT;
 		return XDP_PASS;
 	}
-	if (d->vip->flags & (VIP_F_RING | VIP_F_FLOW_SRC))
-		d->hash = flow_hash(pkt);
-	d->real = pick_real(d->vip, d->hash, &d->real_id);
-	if (!d->real) {
-		count_event(EV_NO_REAL);
-		d->why = WHY_NO_REAL;
-		return XDP_DROP;
-	}
-	cfg = bpf_map_lookup_elem(&config_map, &zero);
-	if (!cfg) {
-		d->why = WHY_NO_CONFIG;
-		return XDP_ABORTED;
-	}
+	cfg = pick(d, pkt);
+	if (!cfg)
+		return d->real ? XDP_ABORTED : XDP_DROP;
 	if (cfg->mtu && pkt->l3_len + tunnel_room(d->real) > cfg->mtu) {
 		d->why = WHY_TOO_BIG;
 		return report_too_big(ctx, pkt, cfg, d->real);
 	}
-	if (d->vip->flags & VIP_F_GRACE)
-		prev = previous_real(pkt, d->vip, d->hash, d->real);
+	prev = previous_real(pkt, d->vip, d->hash, d->real);
 	action = encapsulate(ctx, pkt, d->vip, d->real, cfg, d->hash, prev);
 	if (action == XDP_TX) {
 		if (prev) {

@@ -1913,15 +1913,22 @@ static struct pkt flow_to(struct pkt p, __u32 real_id)
 	return p;
 }
 
-static void tx_hint(const char *name, const struct frame *in, __u32 vip_id,
-		    __u32 real_id, __u32 prev_id)
+/* in tunnelled to real_id with prev_id's hint; icmp: an error about a flow */
+static void tx_hinted(const char *name, const struct frame *in,
+		      __u32 vip_id, __u32 real_id, __u32 prev_id, int icmp)
 {
 	struct frame out;
-	struct want w = { XDP_TX, &out, EV_HINT, vip_id, real_id, 0 };
+	struct want w = { XDP_TX, &out, EV_HINT, vip_id, real_id, icmp };
 
 	encap_hint(&out, in, real_id, NULL, prev_id);
 	run(in, &w);
 	report(name);
+}
+
+static void tx_hint(const char *name, const struct frame *in, __u32 vip_id,
+		    __u32 real_id, __u32 prev_id)
+{
+	tx_hinted(name, in, vip_id, real_id, prev_id, 0);
 }
 
 /* When the grace VIPs' grace period ends, in CLOCK_MONOTONIC ns */
@@ -2025,6 +2032,74 @@ static void test_grace(void)
 	if (bpf_map_update_elem(prev_rings_fd, &id, &prev_fd, BPF_ANY))
 		die("bpf_map_update_elem(prev_rings)");
 	set_prev(hash_slot(flow_hash(&p, 1)), R_NONE);
+}
+
+/*
+ * An error about a moved flow carries the flow's hint: the new real hands
+ * it to the previous one, which holds the connection (and, for a too big,
+ * must lower its path MTU). Four encapsulations, the MTU edge, and no hint
+ * where the flow has none.
+ */
+static void test_icmp_grace(void)
+{
+	static const struct {
+		const char *vip;
+		__u16 port;
+		__u32 vip_id, real_id, prev_id;
+		const char *encap;
+	} moved[] = {
+		{ VIP4_GRACE, 80, V4_GRACE, R4A, R4B, "4in4" },
+		{ VIP4_GRACE, 80, V4_GRACE, R6A, R6B, "4in6" },
+		{ VIP6_GRACE, 443, V6_GRACE, R6B, R6A, "6in6" },
+		{ VIP6_GRACE, 443, V6_GRACE, R4B, R4A, "6in4" },
+	};
+	char name[120];
+	struct frame f;
+	unsigned int i;
+	struct pkt p;
+	__u32 slot;
+
+	for (i = 0; i < ARRAY_SIZE(moved); i++) {
+		p = flow_to(flow(moved[i].vip, IPPROTO_TCP, moved[i].port),
+			    moved[i].real_id);
+		slot = hash_slot(flow_hash(&p, 1));
+		if (is_ipv6(p.dst))
+			error_about(&f, &p, ICMP6_TOO_BIG, 0, 1400);
+		else
+			error_about(&f, &p, ICMP_UNREACH, ICMP_FRAG, 1400);
+		set_prev(slot, moved[i].prev_id);
+		snprintf(name, sizeof(name),
+			 "icmp: grace: %s too big about a moved flow, hinted",
+			 moved[i].encap);
+		tx_hinted(name, &f, moved[i].vip_id, moved[i].real_id,
+			  moved[i].prev_id, 1);
+		set_prev(slot, R_NONE);
+		snprintf(name, sizeof(name),
+			 "icmp: grace: %s the same flow not moved: no hint",
+			 moved[i].encap);
+		icmp_tx(name, &f, moved[i].vip_id, moved[i].real_id);
+	}
+
+	p = flow_to(flow(VIP4_GRACE, IPPROTO_TCP, 80), R4A);
+	slot = hash_slot(flow_hash(&p, 1));
+	error_about(&f, &p, ICMP_UNREACH, ICMP_FRAG, 1400);
+	set_prev(slot, R4B);
+	set_mtu(f.l3_len + ROOM4);
+	tx_hinted("icmp: grace: hinted error exactly at the MTU is sent", &f,
+		  V4_GRACE, R4A, R4B, 1);
+	set_mtu(f.l3_len + ROOM4 - 1);
+	drop("icmp: grace: hinted error one byte over drops, EV_TOO_BIG", &f,
+	     EV_TOO_BIG);
+	set_mtu(0);
+	set_prev(slot, R_NONE);
+
+	p = flow_to(flow(VIP4_GRACE, IPPROTO_UDP, 53), R4A);
+	slot = hash_slot(flow_hash(&p, 1));
+	error_about(&f, &p, ICMP_UNREACH, ICMP_FRAG, 1400);
+	set_prev(slot, R4B);
+	icmp_tx("icmp: grace: about a UDP flow on a moved slot: no hint", &f,
+		V4_GRACE_UDP, R4A);
+	set_prev(slot, R_NONE);
 }
 
 /* ---- setup ------------------------------------------------------------ */
@@ -2612,6 +2687,7 @@ int main(int argc, char **argv)
 	test_mtu();
 	test_ring();
 	test_grace();
+	test_icmp_grace();
 	test_flow_src();
 	test_icmp_forward();
 	test_icmp_hash();

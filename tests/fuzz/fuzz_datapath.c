@@ -341,8 +341,8 @@ enum outcome {
 	O_EXT_HDR, O_NO_REAL, O_BIG_DROP, O_ICMP4, O_ICMP6, O_TX4IN4,
 	O_TX6IN6, O_TX4IN6, O_TX6IN4, O_TX_RING, O_TX_FLOW_SRC, O_TX_FRAG,
 	O_TX_EXT, O_TX_OPTIONS, O_TX_PADDED, O_TX_PORTLESS, O_TX_HINT4,
-	O_TX_HINT6, O_ICMP_FORWARD, O_ICMP_QUOTE, O_ICMP_MTU_LOW, O_ICMP_BIG,
-	NR_OUTCOMES
+	O_TX_HINT6, O_ICMP_FORWARD, O_ICMP_HINTED, O_ICMP_QUOTE, O_ICMP_MTU_LOW,
+	O_ICMP_BIG, NR_OUTCOMES
 };
 
 static const char *const outcome_names[NR_OUTCOMES] = {
@@ -351,7 +351,8 @@ static const char *const outcome_names[NR_OUTCOMES] = {
 	"ICMPv6 too big", "4in4", "6in6", "4in6", "6in4", "ring", "flow-src",
 	"tunnelled fragment", "tunnelled ext headers", "tunnelled options",
 	"tunnelled padded", "tunnelled port-less", "hinted in IPv4",
-	"hinted in IPv6", "ICMP error forwarded", "ICMP quote unreadable",
+	"hinted in IPv6", "ICMP error forwarded", "ICMP error hinted",
+	"ICMP quote unreadable",
 	"ICMP too big below the minimum", "ICMP error too big to tunnel",
 };
 
@@ -760,8 +761,8 @@ static int model_icmp(const __u8 *f, int len, const struct inner *in,
 {
 	int end = 14 + in->l3_len, q = l4 + 8, qh, olen, alen, mtu_low = 0;
 	unsigned int outcomes = e->outcomes;
+	const struct real *real, *prev;
 	const struct vip_range *r;
-	const struct real *real;
 	struct inner fl = {};
 	__u32 hash = 0, id;
 	__u8 type, code;
@@ -830,7 +831,10 @@ static int model_icmp(const __u8 *f, int len, const struct inner *in,
 		e->outcomes |= 1U << O_NO_REAL;
 		return 1;
 	}
-	olen = real->family == AF_INET ? 20 : 40;
+	/* the flow's hint: the error goes where the connection is */
+	prev = model_prev(&fl, r, real, hash);
+	olen = real->family == AF_INET ? 20 + (prev ? 8 : 0) :
+					 40 + (prev ? 24 : 0);
 	if (cfg.mtu && in->l3_len + olen > cfg.mtu) {
 		e->events |= 1U << EV_TOO_BIG;
 		e->outcomes |= 1U << O_ICMP_BIG;
@@ -839,8 +843,8 @@ static int model_icmp(const __u8 *f, int len, const struct inner *in,
 	e->vip_id = r->vip_id;
 	e->real_id = id;
 	e->icmp_error = 1;
-	e->outcomes |= 1U << O_ICMP_FORWARD;
-	model_outer(f, len, in, r, real, hash, NULL, e);
+	e->outcomes |= 1U << (prev ? O_ICMP_HINTED : O_ICMP_FORWARD);
+	model_outer(f, len, in, r, real, hash, prev, e);
 	return 1;
 }
 
