@@ -56,8 +56,8 @@ update() {
 # scenario NAME PORT0 GRACE: both directors started with 3 reals, N
 # downloads from the client ports PORT0..., the update 4 s in. Leaves in
 # $ECMP_RUN: NAME.before.LB / NAME.after.LB (picks), NAME.curl ("PORT
-# CODE BYTES"), NAME.syn ("4 PORT LB REAL" per tunnelled SYN seen),
-# NAME.update (the update's seconds, or "failed")
+# CODE BYTES" per download), NAME.syn ("4 PORT LB REAL" per tunnelled SYN seen),
+# NAME.update (how long each director's update took, or "failed")
 scenario() {
 	local name=$1 port0=$2 grace=$3 i lb pids=()
 	for lb in $LBS; do
@@ -82,8 +82,10 @@ scenario() {
 	wait "${pids[@]}" || true
 	capture_stop "$ECMP_RUN" "$name"
 	for lb in $LBS; do ecmp_stop_director "$lb"; done
+	# a curl that said nothing counts as broken too
 	for i in $(seq 0 $((N - 1))); do
 		cat "$ECMP_RUN/$name.$i"
+		[ -s "$ECMP_RUN/$name.$i" ] || echo "$((port0 + i)) none 0"
 	done >"$ECMP_RUN/$name.curl"
 	ecmp_flows "$name" >"$ECMP_RUN/$name.syn"
 }
