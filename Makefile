@@ -111,6 +111,7 @@ check: deps
 		"survive=tests/e2e/test_survive.sh" \
 		"replace=tests/e2e/test_replace.sh" \
 		"ecmp=tests/e2e/test_ecmp.sh" \
+		"survive-ecmp=tests/e2e/test_survive_ecmp.sh" \
 		"first-run=tests/test_first_run.sh" \
 		"bench=bench/run.sh --smoke" \
 		"intree=tests/intree/run.sh"

@@ -274,14 +274,17 @@ ecmp_watch_time() {
 }
 
 # ecmp_director_args LB [FLAGS...]: the director's command line; the same
-# VIPs and reals on every director, only the tunnel source (-s) is its own
+# VIPs and reals on every director, only the tunnel source (-s) is its own.
+# The reals: ECMP_CONF_REALS if set (a test changing the real set), else
+# every real of the lab.
 ecmp_director_args() {
-	local lb=$1 host
+	local lb=$1 host reals
 	shift
+	reals=${ECMP_CONF_REALS:-$(ecmp_reals)}
 	echo -n "-a $ECMP_VIP4 -p $ECMP_PORT -s $(host4 "$lb")"
-	for host in $(ecmp_reals); do echo -n " -d $(host4 "$host")"; done
+	for host in $reals; do echo -n " -d $(host4 "$host")"; done
 	echo -n " -a $ECMP_VIP6 -p $ECMP_PORT -s $(host6 "$lb")"
-	for host in $(ecmp_reals); do echo -n " -d $(host6 "$host")"; done
+	for host in $reals; do echo -n " -d $(host6 "$host")"; done
 	[ "$(ecmp_mode)" = generic ] && echo -n " -S"
 	[ $# = 0 ] || echo -n " $*"
 	echo
