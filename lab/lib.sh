@@ -219,6 +219,7 @@ lab_bpffs() {
 lab_decap() {
 	local host=$1 log=$LAB_RUN/real-$1.log pid i
 	lab_bpffs
+	: >"$log"	# there before the loader writes to it: the wait greps it
 	nsenter --net=/run/netns/"xipt-$host" "$LAB_LOADER" --real -i eth0 \
 		"$([ "$2" = xdpdrv ] && echo -N || echo -S)" >"$log" 2>&1 &
 	pid=$!
