@@ -108,6 +108,13 @@ wait "$old_b" || true
 picks gb0 >"$tmp/replaced_b"
 check "--replace in the grace period keeps every hint" \
 	cmp "$tmp/added_b" "$tmp/replaced_b"
+# a limit: restarted cold, a director has new maps and no previous owners
+old_b=$b_pid
+director b gb0 --replace=cold --grace $GRACE $svc $four
+wait "$old_b" || true
+picks gb0 >"$tmp/cold_b"
+check "--replace=cold in the grace period: the hints are lost, the reals kept" \
+	test "$(grep -c hint "$tmp/cold_b" || true):$(cut -d' ' -f1-5 "$tmp/added_b" | cmp - "$tmp/cold_b" && echo same)" = "0:same"
 
 # ---- a real removed in the grace period ------------------------------------
 update ga0 --grace $GRACE $svc -d 192.0.2.11 -d 192.0.2.13 -d 192.0.2.14

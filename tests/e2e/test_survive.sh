@@ -2,16 +2,17 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Connections survive changes of the real set, in the lab: N parallel
-# slow downloads (1.5 MB at 100 kB/s, about 15 s each) through the VIP,
+# slow downloads (1.5 MB at 100 kB/s, about 15 s each) through the VIP
 # and a live change 4 s in: a 4th real added, a real drained (taken out
 # of the configuration while its nginx keeps serving), a real's weight
-# changed (--update each), or a real that failed its health check coming
-# back (its /health page restored). The real servers run xdp_iptunnel
-# --real. Each run prints how many connections the change moved to
-# another real (tests/flowpick asks the attached program for each client
-# port, before and after) and how many broke; with the grace period (the
-# default) none may break, with --grace 0 (the baseline) the moved ones
-# break: the test fails without the feature.
+# changed (--update each), a real that failed its health check coming
+# back (its /health page restored); the first again in IPv6 (6in6). The
+# real servers run xdp_iptunnel --real. Each run prints how many
+# connections the change moved to another real (tests/flowpick asks the
+# attached program for each client port, before and after) and how many
+# broke; with the grace period (the default) none may break, with
+# --grace 0 (the baseline) the moved ones break: the test fails without
+# the feature.
 
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,7 +21,12 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 
 N=${SURVIVE_DOWNLOADS:-120}
 SIZE=1500000
-CLIENT=$(host4 client)
+fam=4	# the family of the VIP, the client and the reals: 4 or 6
+
+# addr HOST: its address in the family of the scenarios
+addr() { "host$fam" "$1"; }
+vip() { if [ $fam = 6 ]; then echo "$VIP6"; else echo "$VIP4"; fi; }
+url() { if [ $fam = 6 ]; then echo "http://[$VIP6]/slow"; else echo "http://$VIP4/slow"; fi; }
 
 trap 'lab_down' EXIT
 trap 'exit 1' INT TERM
@@ -29,7 +35,7 @@ trap 'exit 1' INT TERM
 reals() {
 	local real
 	for real in "$@"; do
-		printf -- ' -d %s' "$(host4 "${real%%:*}")"
+		printf -- ' -d %s' "$(addr "${real%%:*}")"
 		[ "${real#*:}" = "$real" ] || printf ',weight=%s' "${real#*:}"
 	done
 }
@@ -38,7 +44,7 @@ reals() {
 # on the lab's eth0 decides now
 picks() {
 	nsenter --net=/run/netns/"$(lab_ns lb)" "$top/tests/flowpick" \
-		-c "$CLIENT" eth0 "$VIP4" 80 "$N" "$1" | cut -d' ' -f5-
+		-c "$(addr client)" eth0 "$(vip)" 80 "$N" "$1" | cut -d' ' -f5-
 }
 
 # update REAL...: the live change, an --update of the director with the
@@ -46,7 +52,7 @@ picks() {
 update() {
 	# shellcheck disable=SC2046
 	nsenter --net=/run/netns/"$(lab_ns lb)" "$LAB_LOADER" -U -i eth0 \
-		-a "$VIP4" -p 80 -s "$(host4 lb)" --grace "$grace" \
+		-a "$(vip)" -p 80 -s "$(addr lb)" --grace "$grace" \
 		$(reals "$@") >/dev/null
 }
 
@@ -61,7 +67,7 @@ health() {
 		state=down
 	fi
 	for i in $(seq 100); do
-		grep -q "real $(host4 "$host") port 80 is $state" \
+		grep -q "real $(addr "$host") port 80 is $state" \
 			"$LAB_RUN/director.log" && return 0
 		sleep 0.1
 	done
@@ -77,7 +83,7 @@ scenario() {
 	local name=$1 port0=$2 grace=$3 before=$4 setup=$5 i pids=()
 	shift 5
 	# shellcheck disable=SC2046,SC2086
-	lab_director -S -a "$VIP4" -p 80 -s "$(host4 lb)" --grace "$grace" \
+	lab_director -S -a "$(vip)" -p 80 -s "$(addr lb)" --grace "$grace" \
 		--check http:80/health --check-interval 1 --check-fall 2 \
 		--check-rise 2 $(reals $before)
 	$setup
@@ -85,7 +91,7 @@ scenario() {
 		ip netns exec "$(lab_ns client)" curl -s --max-time 60 \
 			--local-port $((port0 + i)) -o /dev/null \
 			-w '%{http_code} %{size_download}\n' \
-			"http://$VIP4/slow" >"$LAB_RUN/$name.$i" 2>&1 &
+			"$(url)" >"$LAB_RUN/$name.$i" 2>&1 &
 		pids+=($!)
 	done
 	sleep 4
@@ -144,5 +150,8 @@ survives weight 24000 "rs1's weight 1 -> 4" "rs1 rs2 rs3 rs4" true \
 	update rs1:4 rs2 rs3 rs4
 survives health 26000 "rs2 back after a failed health check" \
 	"rs1 rs2 rs3 rs4" "health rs2 fail" health rs2 ok
+fam=6
+survives add6 28000 "IPv6 (6in6): a 4th real added" "rs1 rs2 rs3" true \
+	update rs1 rs2 rs3 rs4
 
 summary
