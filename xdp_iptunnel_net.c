@@ -387,6 +387,7 @@ int health_init(struct health *h, const struct options *opt)
 
 		for (r = 0; r < svc->nr_reals; r++, n++) {
 			all[n].addr = svc->reals[r].daddr;
+			all[n].src = svc->saddr;
 			all[n].port = opt->check.port ? opt->check.port :
 				      svc->nr_ports ? svc->ports[0].min :
 				      CHECK_PORT_DEFAULT;
@@ -470,13 +471,32 @@ void health_end_round(struct health *h)
 	health_expire(h, true);
 }
 
+/*
+ * A probe leaves from the tunnel's source address when the director has
+ * it. The kernel's own choice can be a VIP on the reals' prefix (IPv6
+ * prefers it), and the real, which holds the VIP, keeps what it answers.
+ */
+static int bind_source(const struct real_health *r)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (r->src.family != r->addr.family)
+		return 0;
+	len = real_sockaddr(&r->src, 0, 0, &ss);
+	if (bind(r->fd, (struct sockaddr *)&ss, len) &&
+	    errno != EADDRNOTAVAIL)
+		return -errno;
+	return 0;	/* or not ours: the kernel picks */
+}
+
 /* Start a round: a non-blocking connect to every real. */
 void health_start_round(struct health *h)
 {
 	struct sockaddr_storage ss;
 	struct real_health *r;
 	socklen_t len;
-	int k;
+	int k, err;
 
 	h->deadline = now_s() + PROBE_TIMEOUT_MS / 1e3;
 	for (k = 0; k < h->nr; k++) {
@@ -490,6 +510,11 @@ void health_start_round(struct health *h)
 			continue;
 		}
 		h->in_flight++;
+		err = bind_source(r);
+		if (err) {
+			probe_done(h, r, err);
+			continue;
+		}
 		len = real_sockaddr(&r->addr, r->port, 0, &ss);
 		if (connect(r->fd, (struct sockaddr *)&ss, len) &&
 		    errno != EINPROGRESS)

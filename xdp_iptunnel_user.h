@@ -229,6 +229,7 @@ int real_main(struct director *d, const struct options *opt,
 /* The health checks' run-time state: per real address, its probe. */
 struct real_health {
 	struct ip_addr addr;
+	struct ip_addr src;	/* the tunnel's source (-s): probes' too */
 	__u16 port;
 	int order;		/* of the real on the command line */
 	int fd;			/* the probe in flight, or -1 */
