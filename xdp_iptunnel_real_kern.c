@@ -17,7 +17,9 @@
  *
  * Read it top-down: parse the outer header -> ours? -> hinted? -> known
  * here? -> decapsulate, or forward to the previous real (XDP_TX: the real
- * needs no IP forwarding).
+ * needs no IP forwarding). At the end, the same steps as a tc program for
+ * a real whose kernel tunnel device decapsulates (xdp_iptunnel --real
+ * --tc): both programs are in this object and share its maps.
  */
 #ifdef __KERNEL__
 #include <uapi/linux/bpf.h>	/* samples/bpf's flags: not include/linux/bpf.h */
@@ -29,6 +31,7 @@
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/tcp.h>
+#include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -154,10 +157,9 @@ static __always_inline int parse_outer_ipv6(struct tunnel *t, void *l3,
 	return 0;
 }
 
-static __always_inline int parse_outer(struct xdp_md *ctx, struct tunnel *t)
+static __always_inline int parse_outer(void *data, void *data_end,
+				       struct tunnel *t)
 {
-	void *data_end = (void *)(long)ctx->data_end;
-	void *data = (void *)(long)ctx->data;
 	struct ethhdr *eth = data;
 	int err = -1;
 
@@ -188,7 +190,7 @@ static __always_inline int outer_len(const struct tunnel *t)
  * 4-tuple finds the listener, if any: then only a valid SYN cookie in an
  * ACK makes it ours.
  */
-static __always_inline int ask_stack(struct xdp_md *ctx,
+static __always_inline int ask_stack(void *ctx,
 				     struct bpf_sock_tuple *tuple, __u32 size,
 				     void *iph, __u32 iph_len,
 				     struct tcphdr *th)
@@ -215,11 +217,10 @@ static __always_inline int ask_stack(struct xdp_md *ctx,
  * real). The inner header must be plain: IPv4 without options, IPv6
  * with TCP right after the fixed header.
  */
-static __always_inline int judge(struct xdp_md *ctx, const struct tunnel *t)
+static __always_inline int judge(void *ctx, void *data, void *data_end,
+				 const struct tunnel *t)
 {
-	void *data_end = (void *)(long)ctx->data_end;
-	void *inner = (void *)(long)ctx->data + sizeof(struct ethhdr) +
-		      outer_len(t);
+	void *inner = data + sizeof(struct ethhdr) + outer_len(t);
 	struct bpf_sock_tuple tuple = {};
 	struct ipv6hdr *ip6h = inner;
 	struct iphdr *iph = inner;
@@ -357,13 +358,16 @@ static __always_inline int forward(struct xdp_md *ctx, const struct tunnel *t)
 SEC("xdp")
 int xdp_iptunnel_real(struct xdp_md *ctx)
 {
+	void *data_end = (void *)(long)ctx->data_end;
+	void *data = (void *)(long)ctx->data;
 	struct tunnel t = {};
 	int event = RS_PLAIN;
 
-	if (parse_outer(ctx, &t) || !bpf_map_lookup_elem(&local_addrs, &t.dst))
+	if (parse_outer(data, data_end, &t) ||
+	    !bpf_map_lookup_elem(&local_addrs, &t.dst))
 		return XDP_PASS;
 	if (t.hinted)
-		event = judge(ctx, &t);
+		event = judge(ctx, data, data_end, &t);
 	if (event == RS_FORWARDED)
 		return forward(ctx, &t);
 	count(event);
@@ -375,6 +379,74 @@ SEC("xdp")
 int xdp_pass(struct xdp_md *ctx)
 {
 	return XDP_PASS;
+}
+
+/*
+ * ---- the same check at tc ingress, for a kernel tunnel ------------------
+ *
+ * xdp_iptunnel --real --tc: on a real whose tunl0 / ip6tnl0 decapsulates,
+ * the same steps from parse_outer() to judge() run at the uplink's tc
+ * ingress (clsact). What they keep is left untouched: the tunnel device
+ * removes the outer header and skips the hint. What they would forward
+ * leaves from the uplink to the previous real; the kernel finds its MAC
+ * (bpf_redirect_neigh(): a route and neighbour lookup, no IP forwarding,
+ * no peers map).
+ */
+
+/* The most judge() reads: Ethernet, IPv6 with the hint, IPv6, TCP. */
+#define TC_HEADERS	(sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + \
+			 sizeof(struct hint6) + sizeof(struct ipv6hdr) + \
+			 sizeof(struct tcphdr))
+
+/*
+ * Rewritten as forward() does, the MACs left to the kernel. The outer
+ * header's words change: skb->csum follows them (CHECKSUM_COMPLETE).
+ */
+static __always_inline int forward_neigh(struct __sk_buff *skb,
+					 const struct tunnel *t)
+{
+	void *data_end = (void *)(long)skb->data_end;
+	void *outer = (void *)(long)skb->data + sizeof(struct ethhdr);
+	int len = outer_len(t), err;
+	__s64 sum;
+
+	if (outer + len > data_end)
+		return TC_ACT_SHOT;
+	sum = bpf_csum_diff(outer, len, NULL, 0, 0);
+	if (t->dst.family == AF_INET)
+		err = redirect_ipv4(outer, data_end, t);
+	else
+		err = redirect_ipv6(outer, data_end, t);
+	if (err)
+		return TC_ACT_SHOT;
+	bpf_csum_update(skb, bpf_csum_diff(NULL, 0, outer, len, sum));
+	count(RS_FORWARDED);
+	return bpf_redirect_neigh(skb->ifindex, NULL, 0, 0);
+}
+
+SEC("tc")
+int xdp_iptunnel_real_tc(struct __sk_buff *skb)
+{
+	__u32 len = skb->len < TC_HEADERS ? skb->len : TC_HEADERS;
+	void *data_end, *data;
+	struct tunnel t = {};
+	int event = RS_PLAIN;
+
+	/* the headers in the linear part: pulled only when they are not */
+	if ((void *)(long)skb->data + len > (void *)(long)skb->data_end &&
+	    bpf_skb_pull_data(skb, len))
+		return TC_ACT_OK;
+	data_end = (void *)(long)skb->data_end;
+	data = (void *)(long)skb->data;
+	if (parse_outer(data, data_end, &t) ||
+	    !bpf_map_lookup_elem(&local_addrs, &t.dst))
+		return TC_ACT_OK;
+	if (t.hinted)
+		event = judge(skb, data, data_end, &t);
+	if (event == RS_FORWARDED)
+		return forward_neigh(skb, &t);
+	count(event);
+	return TC_ACT_OK;
 }
 
 char _license[] SEC("license") = "GPL";

@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Unit tests of xdp_iptunnel_real_kern.o, the real server's program, with
- * the stack's own sockets.
+ * Unit tests of xdp_iptunnel_real_kern.o, the real server's programs, with
+ * the stack's own sockets: the XDP one, then the tc one (--real --tc),
+ * which leaves what it keeps to the kernel's tunnel device untouched and
+ * sends what it forwards with bpf_redirect_neigh(), MACs unchanged.
  *
  * The test moves into a network namespace of its own (unshare: it goes
  * away with the process), puts the VIPs and the clients on lo, opens
  * listeners and connections there, and runs hand-built tunnelled frames
  * through the program with BPF_PROG_TEST_RUN, which asks that namespace's
  * stack. Each case checks the verdict, the frame out byte for byte
- * (decapsulated, or forwarded to the previous real) and the real_events
- * counters. Half-open handshakes and SYN cookies come from raw SYNs of a
+ * (decapsulated or untouched, or forwarded to the previous real) and the
+ * real_events counters. Half-open handshakes and SYN cookies come from raw SYNs of a
  * client address routed back into lo, whose SYN-ACK is read on lo.
  *
  * Usage: test_real [xdp_iptunnel_real_kern.o]   (root)
@@ -32,11 +34,13 @@
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <linux/pkt_cls.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "../xdp_iptunnel_common.h"
 #include "unit.h"
 
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define FRAME_MAX	512
 #define TTL		64
 #define SYN		0x02
@@ -65,7 +69,18 @@ static const char *const event_names[RS_MAX] = {
 	"RS_FORWARDED", "RS_NO_PEER",
 };
 
-static int prog_fd, events_fd, peers_fd, ncpus;
+/* A program under test: its verdicts, and what it does to a frame. */
+struct prog {
+	const char *prefix;	/* of the cases' names */
+	int fd;
+	__u32 keep, forward, drop;
+	int decapsulates;	/* else kept frames leave untouched */
+	int sets_macs;		/* else the kernel does, at the redirect */
+	__u16 half_port;	/* HALF4's first port: each program its own */
+};
+
+static const struct prog *prog;
+static int events_fd, peers_fd, ncpus;
 
 /* ---- frames ----------------------------------------------------------- */
 
@@ -89,6 +104,7 @@ struct outer {
 	int v6;
 	const char *hint;	/* NULL: no hint */
 	__u8 hint_flags;
+	__u8 ttl;		/* 0: TTL */
 };
 
 /* The inner IPv4/IPv6 + TCP packet, with valid checksums. */
@@ -149,7 +165,7 @@ static void tunnelled(struct frame *f, const struct segment *s,
 		put32(f, 6U << 28);
 		put16(f, inner + (o->hint ? 24 : 0));
 		put8(f, o->hint ? IPPROTO_DSTOPTS : proto);
-		put8(f, TTL);
+		put8(f, o->ttl ? o->ttl : TTL);
 		put_addr(f, DIRECTOR6);
 		put_addr(f, to ? to : SELF6);
 		if (o->hint) {
@@ -170,7 +186,7 @@ static void tunnelled(struct frame *f, const struct segment *s,
 		put16(f, inner + (o->hint ? 28 : 20));
 		put16(f, 0);
 		put16(f, 0x4000);
-		put8(f, TTL);
+		put8(f, o->ttl ? o->ttl : TTL);
 		put8(f, proto);
 		put16(f, 0);
 		put_addr(f, DIRECTOR4);
@@ -198,8 +214,9 @@ static void decapsulated(struct frame *f, const struct segment *s)
 }
 
 /*
- * What goes to the previous real: from this real's MAC to the peer's, the
- * outer destination the previous real, TTL - 1, the hint marked used.
+ * What goes to the previous real: from this real's MAC to the peer's (the
+ * XDP program's; the tc one leaves them to the kernel), the outer
+ * destination the previous real, TTL - 1, the hint marked used.
  */
 static void forwarded(struct frame *f, const struct segment *s,
 		      const struct outer *o)
@@ -209,8 +226,10 @@ static void forwarded(struct frame *f, const struct segment *s,
 
 	used.hint_flags |= HINT_F_USED;
 	tunnelled(f, s, &used, o->hint);
-	memcpy(f->b, prev_mac, ETH_ALEN);
-	memcpy(f->b + ETH_ALEN, self_mac, ETH_ALEN);
+	if (prog->sets_macs) {
+		memcpy(f->b, prev_mac, ETH_ALEN);
+		memcpy(f->b + ETH_ALEN, self_mac, ETH_ALEN);
+	}
 	if (o->v6) {
 		f->b[ip + 7] = TTL - 1;
 		return;
@@ -235,6 +254,15 @@ static void read_events(__u64 *ev)
 	}
 }
 
+/* The case's name after the program's prefix */
+static void report_case(const char *name)
+{
+	char full[160];
+
+	snprintf(full, sizeof(full), "%s%s", prog->prefix, name);
+	report(full);
+}
+
 /* Run in; want action, the frame out (NULL: in unchanged), event (-1: none) */
 static void run(const char *name, const struct frame *in, __u32 action,
 		const struct frame *out, int event)
@@ -255,13 +283,13 @@ static void run(const char *name, const struct frame *in, __u32 action,
 	if (!out)
 		out = in;
 	read_events(before);
-	err = bpf_prog_test_run_opts(prog_fd, &opts);
+	err = bpf_prog_test_run_opts(prog->fd, &opts);
 	read_events(after);
 	if (err) {
 		fail("BPF_PROG_TEST_RUN: %s", strerror(-err));
 	} else if (opts.retval != action) {
 		fail("verdict %u, want %u", opts.retval, action);
-	} else if (action != XDP_DROP) {
+	} else if (action != prog->drop) {
 		if (opts.data_size_out != out->len)
 			fail("frame of %u bytes, want %u",
 			     opts.data_size_out, out->len);
@@ -274,7 +302,7 @@ static void run(const char *name, const struct frame *in, __u32 action,
 		if (after[i] - before[i] != (__u64)(event == (int)i))
 			fail("%s +%llu, want +%d", event_names[i],
 			     after[i] - before[i], event == (int)i);
-	report(name);
+	report_case(name);
 }
 
 static void kept(const char *name, const struct segment *s,
@@ -283,8 +311,11 @@ static void kept(const char *name, const struct segment *s,
 	struct frame in, out;
 
 	tunnelled(&in, s, o, NULL);
-	decapsulated(&out, s);
-	run(name, &in, XDP_PASS, &out, event);
+	if (prog->decapsulates)
+		decapsulated(&out, s);
+	else
+		out = in;
+	run(name, &in, prog->keep, &out, event);
 }
 
 static void sent_on(const char *name, const struct segment *s,
@@ -294,7 +325,7 @@ static void sent_on(const char *name, const struct segment *s,
 
 	tunnelled(&in, s, o, NULL);
 	forwarded(&out, s, o);
-	run(name, &in, XDP_TX, &out, RS_FORWARDED);
+	run(name, &in, prog->forward, &out, RS_FORWARDED);
 }
 
 /* ---- the stack's side ------------------------------------------------- */
@@ -414,9 +445,9 @@ static __u32 half_open(__u16 sport, __u16 port)
 
 /* ---- the cases -------------------------------------------------------- */
 
-static const struct outer plain4 = { 0, NULL, 0 };
-static const struct outer hint4 = { 0, PREV4, 0 };
-static const struct outer hint6 = { 1, PREV6, 0 };
+static const struct outer plain4 = { 0, NULL, 0, 0 };
+static const struct outer hint4 = { 0, PREV4, 0, 0 };
+static const struct outer hint6 = { 1, PREV6, 0, 0 };
 
 static void test_states(void)
 {
@@ -439,7 +470,7 @@ static void test_states(void)
 	sent_on("no socket, hinted: forwarded to the previous real", &s,
 		&hint4);
 	sent_on("no socket, hinted in IPv6 (4in6): forwarded", &s, &hint6);
-	kept("no socket, no hint: decapsulated as before", &s, &plain4,
+	kept("no socket, no hint: kept as before", &s, &plain4,
 	     RS_PLAIN);
 	s.dport = 9;		/* no listener either */
 	sent_on("no listener, hinted: forwarded", &s, &hint4);
@@ -453,18 +484,20 @@ static void test_states(void)
 	     RS_KNOWN);
 	s.sport++;
 	sent_on("IPv6, no socket, hinted (6in6): forwarded", &s, &hint6);
+	sent_on("IPv6, no socket, hinted in IPv4 (6in4): forwarded", &s,
+		&hint4);
 	close(cfd);
 
 	/* a handshake the client never completes: a request socket */
 	set_syncookies(1);
-	s = (struct segment){ HALF4, VIP4, 41000, 80, ACK, 1001, 0 };
+	s = (struct segment){ HALF4, VIP4, prog->half_port, 80, ACK, 1001, 0 };
 	s.ack = half_open(s.sport, 80) + 1;
 	kept("handshake in progress, hinted: known, kept", &s, &hint4,
 	     RS_KNOWN);
 
 	/* tcp_syncookies=2: every SYN answered with a cookie, no state */
 	set_syncookies(2);
-	s.sport = 41001;
+	s.sport = prog->half_port + 1;
 	cookie = half_open(s.sport, 80);
 	s.ack = cookie + 1;
 	kept("ACK with a valid SYN cookie, hinted: kept", &s, &hint4,
@@ -487,24 +520,38 @@ static void test_hints(void)
 	o.hint_flags = HINT_F_USED;
 	kept("a used hint: never a second hop, kept (last resort)", &s, &o,
 	     RS_LAST_RESORT);
-	o = (struct outer){ 0, SELF4, 0 };
+	o = (struct outer){ 0, SELF4, 0, 0 };
 	kept("a hint naming this real: kept (last resort)", &s, &o,
 	     RS_LAST_RESORT);
-	o = (struct outer){ 0, STRANGER4, 0 };
+	o = (struct outer){ 0, PREV4, 0, 1 };
 	tunnelled(&in, &s, &o, NULL);
-	run("a previous real without a MAC: dropped, RS_NO_PEER", &in,
-	    XDP_DROP, NULL, RS_NO_PEER);
-	inet_pton(AF_INET, STRANGER4, key.addr);
-	if (bpf_map_lookup_elem(peers_fd, &key, &peer) || peer.resolved)
-		fail("peers has no unresolved entry for " STRANGER4);
-	report("... and left in peers, unresolved, for the loader");
+	run("no socket, hinted, TTL 1: dropped", &in, prog->drop, NULL, -1);
+	o = (struct outer){ 1, PREV6, 0, 1 };
+	tunnelled(&in, &s, &o, NULL);
+	run("no socket, hinted, hop limit 1: dropped", &in, prog->drop, NULL,
+	    -1);
+
+	o = (struct outer){ 0, STRANGER4, 0, 0 };
+	if (!prog->sets_macs) {
+		sent_on("a previous real this host has not met: forwarded",
+			&s, &o);
+	} else {
+		tunnelled(&in, &s, &o, NULL);
+		run("a previous real without a MAC: dropped, RS_NO_PEER", &in,
+		    XDP_DROP, NULL, RS_NO_PEER);
+		inet_pton(AF_INET, STRANGER4, key.addr);
+		if (bpf_map_lookup_elem(peers_fd, &key, &peer) ||
+		    peer.resolved)
+			fail("peers has no unresolved entry for " STRANGER4);
+		report_case("... and left in peers, unresolved, for the loader");
+	}
 
 	tunnelled(&in, &s, &hint4, "203.0.113.50");
-	run("a tunnel to another address: untouched", &in, XDP_PASS, NULL,
+	run("a tunnel to another address: untouched", &in, prog->keep, NULL,
 	    -1);
 	tunnelled(&in, &s, &plain4, NULL);
 	in.b[12 + 2 + 9] = IPPROTO_GRE;
-	run("not IP in IP: untouched", &in, XDP_PASS, NULL, -1);
+	run("not IP in IP: untouched", &in, prog->keep, NULL, -1);
 }
 
 /* ---- setup ------------------------------------------------------------ */
@@ -519,7 +566,7 @@ static void add_addr(int fd, const char *s, const void *value)
 		die("bpf_map_update_elem");
 }
 
-static struct bpf_object *setup(const char *path)
+static struct bpf_object *setup(const char *path, int *xdp_fd)
 {
 	struct peer prev = { .resolved = 1 };
 	struct bpf_object *obj;
@@ -534,7 +581,7 @@ static struct bpf_object *setup(const char *path)
 	sh("ip addr add " VIP6 "/128 dev lo nodad");
 	sh("ip addr add " CLIENT6 "/128 dev lo nodad");
 	sh("ip route add " HALF4 "/32 dev lo");
-	obj = load(path, "xdp_iptunnel_real", &prog_fd);
+	obj = load(path, "xdp_iptunnel_real", xdp_fd);
 	events_fd = map_fd(obj, "real_events");
 	peers_fd = map_fd(obj, "peers");
 	local_fd = map_fd(obj, "local_addrs");
@@ -551,13 +598,27 @@ static struct bpf_object *setup(const char *path)
 
 int main(int argc, char **argv)
 {
+	struct prog progs[] = {
+		{ "", -1, XDP_PASS, XDP_TX, XDP_DROP, 1, 1, 41000 },
+		{ "tc: ", -1, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT, 0, 0,
+		  41100 },
+	};
+	struct bpf_program *tc;
 	char path[PATH_MAX];
 	struct bpf_object *obj;
+	size_t i;
 
 	object_path(path, sizeof(path), argc, argv, "xdp_iptunnel_real_kern.o");
-	obj = setup(path);
-	test_states();
-	test_hints();
+	obj = setup(path, &progs[0].fd);
+	tc = bpf_object__find_program_by_name(obj, "xdp_iptunnel_real_tc");
+	if (!tc)
+		die("program xdp_iptunnel_real_tc");
+	progs[1].fd = bpf_program__fd(tc);
+	for (i = 0; i < ARRAY_SIZE(progs); i++) {
+		prog = &progs[i];
+		test_states();
+		test_hints();
+	}
 	summary();
 	bpf_object__close(obj);
 	return failed ? 1 : 0;
