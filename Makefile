@@ -96,6 +96,7 @@ check: deps
 	tests/run.sh \
 		"unit=tests/test_kern ./xdp_iptunnel_kern.o" \
 		"unit-real=tests/test_real ./xdp_iptunnel_real_kern.o" \
+		"real-tc=tests/test_real_tc.sh" \
 		"cli=tests/test_cli.sh" \
 		"faults=tests/test_faults.sh" \
 		"fuzz=tests/fuzz/fuzz_datapath -n 20000 -s 1 ./xdp_iptunnel_kern.o" \

@@ -56,6 +56,8 @@ void print_usage(FILE *out)
 		"       seconds after a change of the reals (60; 0: off)\n"
 		"    --real         on a real server: decapsulate, and hand moved\n"
 		"       connections it does not know to their previous real\n"
+		"    --tc           with --real: at -i's tc ingress, and leave the\n"
+		"       decapsulation to the kernel's tunl0 / ip6tnl0\n"
 		"-p, -P, -s, -d and -m describe the VIP of the last -a (or the first\n"
 		"VIP when given before any -a); a VIP without -s or -d uses those of\n"
 		"the VIP before it.\n",
@@ -431,6 +433,7 @@ enum {
 	OPT_CHECK_RISE,
 	OPT_GRACE,
 	OPT_REAL,
+	OPT_TC,
 	OPT_TRACE,
 };
 
@@ -446,6 +449,7 @@ static const struct option long_options[] = {
 	{ "check-rise", required_argument, NULL, OPT_CHECK_RISE },
 	{ "grace", required_argument, NULL, OPT_GRACE },
 	{ "real", no_argument, NULL, OPT_REAL },
+	{ "tc", no_argument, NULL, OPT_TC },
 	{ "trace", no_argument, NULL, OPT_TRACE },
 	{ "help", no_argument, NULL, 'h' },
 	{}
@@ -553,6 +557,9 @@ int parse_options(int argc, char **argv, struct options *opt)
 		case OPT_REAL:
 			opt->mode = REAL;
 			break;
+		case OPT_TC:
+			opt->tc = true;
+			break;
 		case OPT_TRACE:
 			opt->mode = TRACE;
 			break;
@@ -617,6 +624,16 @@ int parse_options(int argc, char **argv, struct options *opt)
 	if ((opt->xdp_flags & XDP_FLAGS_SKB_MODE) &&
 	    (opt->xdp_flags & XDP_FLAGS_DRV_MODE))
 		return bad_option('N', "-S", "-S and -N exclude each other");
+	if (opt->tc && opt->mode != REAL && opt->mode != STOP) {
+		fprintf(stderr, "%s: --tc: only with --real\n", prog_name);
+		return -EINVAL;
+	}
+	if (opt->tc && opt->xdp_flags)
+		return bad_option(opt->xdp_flags & XDP_FLAGS_SKB_MODE ? 'S' :
+				  'N', "--tc", "an XDP mode: the tc program has none");
+	if (opt->tc && opt->force)
+		return bad_option('F', "--tc",
+				  "replaces XDP programs only (--stop removes a tc one)");
 	if (!opt->ifindex)
 		return missing_option("-i <ifname|ifindex>");
 	if (opt->replace && opt->mode != RUN)

@@ -5,6 +5,11 @@
  * previous reals the program forwards to get their MACs from the kernel's
  * neighbour table, resolved on demand. It runs in the event loop of
  * xdp_iptunnel_user.c, pinned and attached as the director is.
+ *
+ * --real --tc: the same check as a filter at the interface's clsact
+ * ingress, for a real whose kernel tunnel device decapsulates; the kernel
+ * resolves the previous reals itself. A filter is no bpf_link: one left
+ * by a loader killed with SIGKILL is removed by the next start or --stop.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,6 +30,14 @@
 
 #include "xdp_iptunnel_common.h"
 #include "xdp_iptunnel_user.h"
+
+/*
+ * --tc: the filter's place on the ingress hook. Near the end of the chain:
+ * its TC_ACT_OK ends it, so the interface's other filters come first.
+ */
+#define REAL_TC_HANDLE		1
+#define REAL_TC_PRIORITY	65000
+#define REAL_TC_PROG		PROG_NAME "_real_tc"
 
 static const char *const real_event_names[RS_MAX] = {
 	[RS_PLAIN] = "plain",
@@ -125,22 +138,22 @@ void real_print_stats(struct real_server *rs, bool json)
 {
 	int ncpus = libbpf_num_possible_cpus(), c;
 	__u64 total[RS_MAX] = {}, v[ncpus > 0 ? ncpus : 1];
-	__u32 i;
+	__u32 i, n = rs->tc ? RS_NO_PEER : RS_MAX;
 
-	for (i = 0; i < RS_MAX; i++) {
+	for (i = 0; i < n; i++) {
 		if (ncpus > 0 && !bpf_map_lookup_elem(rs->events, &i, v))
 			for (c = 0; c < ncpus; c++)
 				total[i] += v[c];
 	}
 	if (json) {
 		printf("{\"real\":{");
-		for (i = 0; i < RS_MAX; i++)
+		for (i = 0; i < n; i++)
 			printf("%s\"%s\":%llu", i ? "," : "",
 			       real_event_names[i], total[i]);
 		printf("}}\n");
 	} else {
 		printf("real:");
-		for (i = 0; i < RS_MAX; i++)
+		for (i = 0; i < n; i++)
 			printf(" %s %llu (+%llu)", real_event_names[i], total[i],
 			       total[i] - rs->last[i]);
 		printf("\n");
@@ -176,7 +189,7 @@ static int run_real(struct real_server *rs, const struct options *opt)
 		if (fired(&pfd[POLL_SIGNAL], sizeof(struct signalfd_siginfo)) ||
 		    fired(&pfd[POLL_DURATION], sizeof(__u64)))
 			break;
-		if (fired(&pfd[POLL_PROBES], sizeof(__u64)))
+		if (fired(&pfd[POLL_PROBES], sizeof(__u64)) && !rs->tc)
 			real_resolve_peers(rs, opt);
 		if (fired(&pfd[POLL_STATS], sizeof(__u64)))
 			real_print_stats(rs, opt->json);
@@ -188,19 +201,102 @@ static int run_real(struct real_server *rs, const struct options *opt)
 	return err;
 }
 
+/* The id of our program at our place on -i's ingress, or 0. */
+static __u32 real_tc_query(const struct options *opt)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = opt->ifindex,
+		    .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, tc, .handle = REAL_TC_HANDLE,
+		    .priority = REAL_TC_PRIORITY);
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	libbpf_print_fn_t print;
+	int fd, err;
+
+	/* no clsact qdisc yet is no error: libbpf would warn */
+	print = libbpf_set_print(NULL);
+	err = bpf_tc_query(&hook, &tc);
+	libbpf_set_print(print);
+	if (err)
+		return 0;
+	fd = bpf_prog_get_fd_by_id(tc.prog_id);
+	if (fd < 0)
+		return 0;
+	err = bpf_obj_get_info_by_fd(fd, &info, &len);
+	close(fd);
+	/* the kernel keeps BPF_OBJ_NAME_LEN - 1 characters of the name */
+	return !err && !strncmp(info.name, REAL_TC_PROG,
+				sizeof(info.name) - 1) ? tc.prog_id : 0;
+}
+
+/* Our program off -i's ingress: 1, 0 if it was not there, or -errno. */
+int real_tc_detach(const struct options *opt)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = opt->ifindex,
+		    .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, tc, .handle = REAL_TC_HANDLE,
+		    .priority = REAL_TC_PRIORITY);
+	int err;
+
+	if (!real_tc_query(opt))
+		return 0;
+	err = bpf_tc_detach(&hook, &tc);
+	return err ? err : 1;
+}
+
+/*
+ * With the pins made (a running loader refused, a killed one's pins
+ * removed), a filter still at our place is a killed loader's: replaced.
+ * The clsact qdisc is made when missing and stays: other filters may
+ * come to use it.
+ */
+static int real_tc_attach(struct director *d, const struct options *opt)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = opt->ifindex,
+		    .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, tc, .handle = REAL_TC_HANDLE,
+		    .priority = REAL_TC_PRIORITY,
+		    .prog_fd = bpf_program__fd(d->prog));
+	int err;
+
+	err = own_pin_dir(d, 0);
+	if (err) {
+		fprintf(stderr, "%s: cannot lock %s: %s\n", prog_name,
+			d->pin_dir, strerror(-err));
+		return err;
+	}
+	if (real_tc_detach(opt) > 0)
+		printf("%s: removed a stale tc program from %s\n", prog_name,
+		       opt->ifname);
+	err = bpf_tc_hook_create(&hook);
+	if (!err || err == -EEXIST)
+		err = bpf_tc_attach(&hook, &tc);
+	if (err) {
+		fprintf(stderr, "%s: -i '%s': cannot attach at tc ingress: %s\n",
+			prog_name, opt->ifname, strerror(-err));
+		return err;
+	}
+	d->kept = opt->keep;
+	printf("%s: attached to %s (ifindex %d) at tc ingress, pref %d\n",
+	       prog_name, opt->ifname, opt->ifindex, REAL_TC_PRIORITY);
+	return 0;
+}
+
 /*
  * --real -i IFNAME: the host's addresses into local_addrs, the program
- * pinned and attached like the director's, then run_real().
+ * pinned and attached like the director's (--tc: at tc ingress), then
+ * run_real().
  */
 int real_main(struct director *d, const struct options *opt,
 	      const char *argv0)
 {
-	struct real_server rs = {};
+	struct real_server rs = { .tc = opt->tc };
 	char path[PATH_MAX];
 	int lock_fd, err, n;
 
 	if (find_object(argv0, "_real", path, sizeof(path)) ||
-	    open_object(d, path, PROG_NAME "_real") || load_object(d, path))
+	    open_object(d, path, opt->tc ? REAL_TC_PROG : PROG_NAME "_real") ||
+	    load_object(d, path))
 		return -1;
 	if (real_open_maps(&rs, d->obj)) {
 		fprintf(stderr, "%s: %s: lacks the maps of %s_real\n",
@@ -214,12 +310,16 @@ int real_main(struct director *d, const struct options *opt,
 		return -1;
 	}
 	lock_fd = start_lock();
-	err = pin_maps(d, opt) || attach_director(d, opt);
+	err = pin_maps(d, opt) ||
+	      (opt->tc ? real_tc_attach(d, opt) : attach_director(d, opt));
 	if (lock_fd >= 0)
 		close(lock_fd);
 	if (err)
 		return -1;
 	err = run_real(&rs, opt);
+	if (opt->tc && !d->kept && real_tc_detach(opt) < 0)
+		fprintf(stderr, "%s: -i '%s': cannot detach the tc program\n",
+			prog_name, opt->ifname);
 	printf("%s: %s %s\n", prog_name,
 	       d->kept ? "left attached and pinned (--stop removes it):" :
 	       "detached from", opt->ifname);

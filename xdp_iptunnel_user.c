@@ -347,6 +347,19 @@ bool pinned_map(const struct bpf_map *map)
 	       strcmp(bpf_map__name(map), FIRST_TABLE);
 }
 
+/* A loader runs what is pinned there: it holds the lock own_pin_dir() takes */
+static bool pin_dir_held(const struct director *d)
+{
+	int fd = open(d->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	bool held;
+
+	if (fd < 0)
+		return false;
+	held = flock(fd, LOCK_EX | LOCK_NB) && errno == EWOULDBLOCK;
+	close(fd);
+	return held;
+}
+
 int pin_maps(struct director *d, const struct options *opt)
 {
 	char path[PATH_MAX];
@@ -358,7 +371,8 @@ int pin_maps(struct director *d, const struct options *opt)
 		err = make_pin_parents(d);
 	if (!err && mkdir(d->pin_dir, 0700)) {
 		err = -errno;
-		if (err == -EEXIST && !xdp_attached(opt->ifindex)) {
+		if (err == -EEXIST && !xdp_attached(opt->ifindex) &&
+		    !pin_dir_held(d)) {
 			/* left by a director that was killed */
 			printf("%s: removing stale pins in %s\n", prog_name,
 			       d->pin_dir);
@@ -817,15 +831,18 @@ int main(int argc, char **argv)
 	}
 	find_pin_dir(&d, opt.ifname);
 	if (opt.mode == STOP) {
-		if (mount_bpffs() || pin_path(path, sizeof(path), &d, NULL) ||
-		    access(path, F_OK)) {
-			if (!not_permitted(errno, "stop the director"))
+		err = mount_bpffs() || pin_path(path, sizeof(path), &d, NULL) ||
+		      access(path, F_OK) ? -errno : 0;
+		/* a real's tc program outlives its loader killed with SIGKILL */
+		if (real_tc_detach(&opt) <= 0 && err) {
+			if (!not_permitted(-err, "stop the director"))
 				fprintf(stderr,
 					"%s: -i '%s': no director to stop\n",
 					prog_name, opt.ifname);
 			goto out;
 		}
-		remove_pins(&d);
+		if (!err)
+			remove_pins(&d);
 		printf("%s: stopped the director on %s\n", prog_name,
 		       opt.ifname);
 		ret = 0;

@@ -68,6 +68,7 @@ struct options {
 	unsigned int duration;	/* seconds, 0 = until interrupted */
 	unsigned int grace;	/* seconds moved flows keep a hint; 0: off */
 	enum { RUN, UPDATE, STOP, HELP, REAL, TRACE } mode;
+	bool tc;		/* --real at tc ingress, for a kernel tunnel */
 	struct trace_options trace;	/* --trace [FILTER] */
 	bool keep;		/* leave it attached and pinned at exit */
 	/* --replace: take over a running director, without or with a window */
@@ -216,6 +217,7 @@ int peer_mac(const struct options *opt, const struct ip_addr *addr, __u8 *mac);
 /* xdp_iptunnel_real.c: the real server's program (--real) */
 struct real_server {
 	int local_addrs, peers, events;
+	bool tc;		/* the tc program: no peers, no no_peer */
 	__u64 last[RS_MAX];
 };
 
@@ -225,6 +227,7 @@ void real_resolve_peers(struct real_server *rs, const struct options *opt);
 void real_print_stats(struct real_server *rs, bool json);
 int real_main(struct director *d, const struct options *opt,
 	      const char *argv0);
+int real_tc_detach(const struct options *opt);
 
 /* The health checks' run-time state: per real address, its probe. */
 struct real_health {
