@@ -21,8 +21,10 @@
  *     options describe services the data path can use (a VIP, -s, at
  *     least one -d of -s's family, ports 1-65535 and lo <= hi exactly for
  *     TCP and UDP, at most 8 non-overlapping ranges per address and
- *     protocol); on failure the first line on stderr is the loader's
- *     ("xdp_iptunnel: ..."), and anything after it is the usage text;
+ *     protocol), for --real no VIP, --tc only with --real (or --stop)
+ *     and without -S, -N or -F; on failure the first line on stderr is
+ *     the loader's ("xdp_iptunnel: ..."), and anything after it is the
+ *     usage text;
  *   - parse_mac() accepts exactly xx:xx:xx:xx:xx:xx (hex digits), and
  *     returns those bytes;
  *   - parse_ports() accepts only N or LO-HI, decimal, 1-65535, LO <= HI,
@@ -416,8 +418,16 @@ static void check_options(const struct options *o, const char *input)
 
 	if (o->ifindex <= 0 || !o->ifname[0])
 		broken("no interface after a successful parse", input);
+	if (o->tc && ((o->mode != REAL && o->mode != STOP) ||
+		      o->xdp_flags || o->force))
+		broken("--tc without --real, or with -S, -N or -F", input);
 	if (o->mode == STOP || o->mode == TRACE)
 		return;
+	if (o->mode == REAL) {
+		if (o->nr_svc)
+			broken("--real with a VIP", input);
+		return;
+	}
 	if (o->nr_svc < 1)
 		broken("no VIP after a successful parse", input);
 	for (i = 0; i < o->nr_svc; i++) {
