@@ -140,6 +140,8 @@ void real_print_stats(struct real_server *rs, bool json)
 	__u64 total[RS_MAX] = {}, v[ncpus > 0 ? ncpus : 1];
 	__u32 i, n = rs->tc ? RS_NO_PEER : RS_MAX;
 
+	/* valgrind takes the kernel to write one CPU's value, not all */
+	memset(v, 0, sizeof(v));
 	for (i = 0; i < n; i++) {
 		if (ncpus > 0 && !bpf_map_lookup_elem(rs->events, &i, v))
 			for (c = 0; c < ncpus; c++)
