@@ -7,9 +7,10 @@
 # UDP and ICMP, a Maglev ring of four reals, a real whose MAC comes from
 # the neighbour table; attach; statistics for 3 s, also as JSON; a live
 # --update; health checks that take reals out of the ring; --keep and
-# --stop; detach) and through bad inputs, and must leave no sanitizer
-# report, no valgrind error and no leak. The unit tests and a short run
-# of fuzz_datapath, built with ASan and UBSan too, must pass clean.
+# --stop; detach; the real server's tc program, --real --tc, for 1 s)
+# and through bad inputs, and must leave no sanitizer report, no
+# valgrind error and no leak. The unit tests and a short run of
+# fuzz_datapath, built with ASan and UBSan too, must pass clean.
 #
 #   tests/test_sanitize.sh [USER_DIR]  (default: this tree; the loader's
 #                                       sources from there, this tree's
@@ -27,6 +28,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 USER_DIR=$(realpath "${1:-$top}")
 USER_SRCS=$(for f in user opts maps net real trace replace stats; do echo "$USER_DIR/xdp_iptunnel_$f.c"; done)
 KERN=$top/xdp_iptunnel_kern.o
+REAL_KERN=$top/xdp_iptunnel_real_kern.o
 SUPP=$top/tests/test_sanitize.supp
 NS=xipt-san-$$
 PEER=xipt-san-$$-p
@@ -55,8 +57,8 @@ check "ASan+UBSan build (clang -fsanitize=address,undefined -fno-omit-frame-poin
 		-o "$tmp/san/xdp_iptunnel" -lbpf -lelf -lz
 check "build for valgrind (cc -O2 -g, as make builds it)" \
 	cc $cflags -O2 -I"$USER_DIR" $USER_SRCS -o "$tmp/vg/xdp_iptunnel" -lbpf -lelf -lz
-cp "$KERN" "$tmp/san/"
-cp "$KERN" "$tmp/vg/"
+cp "$KERN" "$REAL_KERN" "$tmp/san/"
+cp "$KERN" "$REAL_KERN" "$tmp/vg/"
 
 ip netns add "$NS"
 ip netns add "$PEER"
@@ -116,6 +118,9 @@ run_cycle() {
 		>"$log.keep" 2>&1 || rc=$?
 	nsenter --net="/run/netns/$NS" "$@" "$exe" -i d0 --stop \
 		>"$log.stop" 2>&1 || rc=$?
+	# the real server's tc program, its statistics as JSON
+	nsenter --net="/run/netns/$NS" "$@" "$exe" --real --tc -i d0 -j -T 1 \
+		>"$log.real" 2>&1 || rc=$?
 	echo "$rc" >"$log.rc"
 }
 
@@ -136,6 +141,7 @@ bad_inputs=(
 	"-i d0 -a 192.0.2.33 -p 80 -s 192.0.2.10 -d 192.0.2.99"
 	"-i d0 -U -a 192.0.2.33 -p 80 -s 192.0.2.10 -d 192.0.2.11 -m $m"
 	"-i d0 --stop"
+	"-i d0 --real --tc -S"
 	"-z"
 )
 run_bad() {
@@ -182,7 +188,12 @@ cycle_ok() {
 		why="$why no health-check change;"
 	grep -q "left attached and pinned" "$l.keep" || why="$why not kept;"
 	grep -q "stopped the director on d0" "$l.stop" || why="$why not stopped;"
+	grep -q "attached to d0 .* at tc ingress" "$l.real" &&
+		grep -q '^{"real":{"plain":0,' "$l.real" &&
+		grep -q "detached from d0" "$l.real" || why="$why no --real --tc;"
 	ip -n "$NS" link show dev d0 | grep -q " xdp" && why="$why still attached;"
+	[ -z "$(tc -n "$NS" filter show dev d0 ingress)" ] ||
+		why="$why tc filter left;"
 	[ ! -e "$PIN_ROOT/$NS" ] || why="$why pins left;"
 	if [ -z "$why" ]; then
 		ok "$1"
