@@ -45,11 +45,13 @@ check "make KDIR=<tree> from a copy of the project directory" \
 		test -x '$work.proj/xdp_iptunnel' && rm -rf '$work.proj'"
 
 # the in-tree binary and object pass the same tests
-make -s -C "$samples/tests" test_kern LIBBPF_CFLAGS="-I$tree/libbpf/include" \
+make -s -C "$samples/tests" test_kern test_real \
+	LIBBPF_CFLAGS="-I$tree/libbpf/include" \
 	LIBBPF_LDLIBS="$tree/libbpf/libbpf.a -lelf -lz"
 make -s -C "$samples" KDIR= tests/flowpick lab/xdp_pass_kern.o
-for suite in "tests/test_kern ./xdp_iptunnel_kern.o" tests/test_lb.sh \
-	"tests/e2e/run.sh native"; do
+for suite in "tests/test_kern ./xdp_iptunnel_kern.o" \
+	"tests/test_real ./xdp_iptunnel_real_kern.o" tests/test_real_tc.sh \
+	tests/test_lb.sh "tests/e2e/run.sh native"; do
 	line=$(cd "$samples" && $suite 2>&1 | tail -n 1)
 	check "in-tree build: $suite: $line" \
 		sh -c "echo '$line' | grep -q '^[1-9][0-9]* passed, 0 failed'"
@@ -85,6 +87,11 @@ check "after applying, make M=samples/bpf builds xdp_iptunnel with the other sam
 check "the object built by upstream's rules passes the verifier" \
 	sh -c "bpftool prog loadall '$samples/xdp_iptunnel_kern.o' \
 		/sys/fs/bpf/xipt-intree type xdp && rm -rf /sys/fs/bpf/xipt-intree"
+check "so does the real server's, its XDP and tc programs" \
+	sh -c "bpftool prog loadall '$samples/xdp_iptunnel_real_kern.o' \
+		/sys/fs/bpf/xipt-intree-real &&
+		test -e /sys/fs/bpf/xipt-intree-real/xdp_iptunnel_real_tc &&
+		rm -rf /sys/fs/bpf/xipt-intree-real"
 
 # ---- every C source passes checkpatch -----------------------------------------
 sources=$(git -C "$top" ls-files '*.c' '*.h' | sed "s|^|$top/|")
