@@ -280,7 +280,8 @@ static __always_inline int decapsulate(struct xdp_md *ctx,
 	return XDP_PASS;
 }
 
-static __always_inline __u16 csum_fold(__u32 sum)
+/* Not csum_fold(): upstream's samples/bpf rules bring the kernel's in. */
+static __always_inline __u16 rs_csum_fold(__u32 sum)
 {
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum += sum >> 16;
@@ -304,7 +305,7 @@ static __always_inline int redirect_ipv4(struct iphdr *iph, void *data_end,
 	iph->check = 0;
 	for (i = 0; i < (int)(sizeof(*iph) + sizeof(*hint)) / 2; i++)
 		sum += word[i];
-	iph->check = csum_fold(sum);
+	iph->check = rs_csum_fold(sum);
 	return 0;
 }
 
