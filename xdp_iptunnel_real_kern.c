@@ -12,8 +12,10 @@
  * xdp_iptunnel_common.h). Such a packet is kept here when the stack knows
  * its connection (a socket, TIME_WAIT, a handshake in progress, a valid
  * SYN cookie) or when it opens one (SYN); otherwise it is sent on, once,
- * to the previous real, which holds the connection. The director keeps
- * no per-flow state; the stack that owns the socket answers the question.
+ * to the previous real, which holds the connection. An ICMP error about
+ * the connection (a router's "too big" about an answer) carries the hint
+ * too, and goes the same way, asked about by its quote. The director
+ * keeps no per-flow state; the stack that owns the socket answers.
  *
  * Read it top-down: parse the outer header -> ours? -> hinted? -> known
  * here? -> decapsulate, or forward to the previous real (XDP_TX: the real
@@ -28,6 +30,8 @@
 #endif
 #include <linux/in.h>
 #include <linux/if_ether.h>
+#include <linux/icmp.h>
+#include <linux/icmpv6.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/tcp.h>
@@ -44,6 +48,7 @@
 
 #define IP_MF		0x2000
 #define IP_OFFSET	0x1fff
+#define ICMP_QUOTE_L4	8	/* of TCP in an ICMP error's quote: the ports */
 
 /* The host's tunnel addresses, filled by the loader (xdp_iptunnel --real). */
 struct {
@@ -188,7 +193,7 @@ static __always_inline int outer_len(const struct tunnel *t)
  * A socket of the stack answers: a connection (established, closing,
  * TIME_WAIT) or a handshake in progress (a request socket). An unknown
  * 4-tuple finds the listener, if any: then only a valid SYN cookie in an
- * ACK makes it ours.
+ * ACK (th, when a segment asks) makes it ours.
  */
 static __always_inline int ask_stack(void *ctx,
 				     struct bpf_sock_tuple *tuple, __u32 size,
@@ -203,7 +208,7 @@ static __always_inline int ask_stack(void *ctx,
 		return RS_FORWARDED;
 	if (sk->state != BPF_TCP_LISTEN)
 		event = RS_KNOWN;
-	else if (th->ack && !th->syn && !th->rst &&
+	else if (th && th->ack && !th->syn && !th->rst &&
 		 !bpf_tcp_check_syncookie(sk, iph, iph_len, th, sizeof(*th)))
 		event = RS_COOKIE;
 	bpf_sk_release(sk);
@@ -211,49 +216,114 @@ static __always_inline int ask_stack(void *ctx,
 }
 
 /*
+ * The 4-tuple of TCP to this host from a plain IPv4 header (no options,
+ * not a fragment) and the ports after it; its size, or 0. turned: the
+ * header is that of a segment this host sent, quoted by an ICMP error
+ * with 8 bytes of TCP: the 4-tuple is then that of its connection's
+ * segments to this host.
+ */
+static __always_inline __u32 tcp_tuple4(struct iphdr *iph, void *data_end,
+					int turned,
+					struct bpf_sock_tuple *tuple)
+{
+	struct tcphdr *th = (void *)(iph + 1);
+
+	if ((void *)th + (turned ? ICMP_QUOTE_L4 : sizeof(*th)) > data_end ||
+	    iph->ihl != 5 || iph->protocol != IPPROTO_TCP ||
+	    iph->frag_off & bpf_htons(IP_MF | IP_OFFSET))
+		return 0;
+	tuple->ipv4.saddr = turned ? iph->daddr : iph->saddr;
+	tuple->ipv4.daddr = turned ? iph->saddr : iph->daddr;
+	tuple->ipv4.sport = turned ? th->dest : th->source;
+	tuple->ipv4.dport = turned ? th->source : th->dest;
+	return sizeof(tuple->ipv4);
+}
+
+/* The same from an IPv6 header with TCP right after it. */
+static __always_inline __u32 tcp_tuple6(struct ipv6hdr *ip6h, void *data_end,
+					int turned,
+					struct bpf_sock_tuple *tuple)
+{
+	struct tcphdr *th = (void *)(ip6h + 1);
+
+	if ((void *)th + (turned ? ICMP_QUOTE_L4 : sizeof(*th)) > data_end ||
+	    ip6h->nexthdr != IPPROTO_TCP)
+		return 0;
+	__builtin_memcpy(tuple->ipv6.saddr,
+			 turned ? &ip6h->daddr : &ip6h->saddr, 16);
+	__builtin_memcpy(tuple->ipv6.daddr,
+			 turned ? &ip6h->saddr : &ip6h->daddr, 16);
+	tuple->ipv6.sport = turned ? th->dest : th->source;
+	tuple->ipv6.dport = turned ? th->source : th->dest;
+	return sizeof(tuple->ipv6);
+}
+
+/*
+ * An ICMP error a router sent the VIP about a segment of this host's
+ * connection (the director tunnels it with the connection's hint): the
+ * quoted IP header, or NULL. Unreachable (every code, "fragmentation
+ * needed" among them) and time exceeded; ICMPv6 also packet too big.
+ */
+static __always_inline void *icmp_quote(void *inner, void *data_end,
+					__be16 proto)
+{
+	struct icmphdr *icmp;
+	struct iphdr *iph = inner;
+	struct ipv6hdr *ip6h = inner;
+
+	if (proto == bpf_htons(ETH_P_IP)) {
+		icmp = (void *)(iph + 1);
+		if ((void *)(icmp + 1) > data_end || iph->ihl != 5 ||
+		    iph->protocol != IPPROTO_ICMP ||
+		    iph->frag_off & bpf_htons(IP_MF | IP_OFFSET) ||
+		    (icmp->type != ICMP_DEST_UNREACH &&
+		     icmp->type != ICMP_TIME_EXCEEDED))
+			return NULL;
+		return icmp + 1;
+	}
+	icmp = (void *)(ip6h + 1);	/* the same 8 bytes in ICMPv6 */
+	if ((void *)(icmp + 1) > data_end ||
+	    ip6h->nexthdr != IPPROTO_ICMPV6 ||
+	    (icmp->type != ICMPV6_DEST_UNREACH &&
+	     icmp->type != ICMPV6_PKT_TOOBIG &&
+	     icmp->type != ICMPV6_TIME_EXCEED))
+		return NULL;
+	return icmp + 1;
+}
+
+/*
  * What to do with a hinted packet: RS_SYN, RS_KNOWN, RS_COOKIE (kept),
  * RS_LAST_RESORT (kept: the hint was used, or names this host, or the
- * packet is not plain TCP), or RS_FORWARDED (send it to the previous
- * real). The inner header must be plain: IPv4 without options, IPv6
- * with TCP right after the fixed header.
+ * packet is not plain TCP, nor an ICMP error about it), or RS_FORWARDED
+ * (send it to the previous real). The inner header must be plain: IPv4
+ * without options, IPv6 with TCP (or ICMPv6) right after the fixed
+ * header. An error goes where its connection is, as its segments do.
  */
 static __always_inline int judge(void *ctx, void *data, void *data_end,
 				 const struct tunnel *t)
 {
-	void *inner = data + sizeof(struct ethhdr) + outer_len(t);
+	void *inner = data + sizeof(struct ethhdr) + outer_len(t), *quote;
+	int v4 = t->inner_proto == bpf_htons(ETH_P_IP);
 	struct bpf_sock_tuple tuple = {};
-	struct ipv6hdr *ip6h = inner;
-	struct iphdr *iph = inner;
-	struct tcphdr *th;
 	__u32 size, iph_len;
+	struct tcphdr *th;
 
 	if (t->hint_flags & HINT_F_USED ||
 	    bpf_map_lookup_elem(&local_addrs, &t->prev))
 		return RS_LAST_RESORT;
-	if (t->inner_proto == bpf_htons(ETH_P_IP)) {
-		th = (void *)(iph + 1);
-		if ((void *)(th + 1) > data_end || iph->ihl != 5 ||
-		    iph->protocol != IPPROTO_TCP ||
-		    iph->frag_off & bpf_htons(IP_MF | IP_OFFSET))
-			return RS_LAST_RESORT;
-		tuple.ipv4.saddr = iph->saddr;
-		tuple.ipv4.daddr = iph->daddr;
-		tuple.ipv4.sport = th->source;
-		tuple.ipv4.dport = th->dest;
-		size = sizeof(tuple.ipv4);
-		iph_len = sizeof(*iph);
-	} else {
-		th = (void *)(ip6h + 1);
-		if ((void *)(th + 1) > data_end ||
-		    ip6h->nexthdr != IPPROTO_TCP)
-			return RS_LAST_RESORT;
-		__builtin_memcpy(tuple.ipv6.saddr, &ip6h->saddr, 16);
-		__builtin_memcpy(tuple.ipv6.daddr, &ip6h->daddr, 16);
-		tuple.ipv6.sport = th->source;
-		tuple.ipv6.dport = th->dest;
-		size = sizeof(tuple.ipv6);
-		iph_len = sizeof(*ip6h);
+	quote = icmp_quote(inner, data_end, t->inner_proto);
+	if (quote) {
+		size = v4 ? tcp_tuple4(quote, data_end, 1, &tuple) :
+			    tcp_tuple6(quote, data_end, 1, &tuple);
+		return size ? ask_stack(ctx, &tuple, size, NULL, 0, NULL) :
+			      RS_LAST_RESORT;
 	}
+	size = v4 ? tcp_tuple4(inner, data_end, 0, &tuple) :
+		    tcp_tuple6(inner, data_end, 0, &tuple);
+	iph_len = v4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
+	th = inner + iph_len;
+	if (!size || (void *)(th + 1) > data_end)
+		return RS_LAST_RESORT;
 	if (th->syn && !th->ack)
 		return RS_SYN;
 	return ask_stack(ctx, &tuple, size, inner, iph_len, th);
@@ -394,10 +464,14 @@ int xdp_pass(struct xdp_md *ctx)
  * no peers map).
  */
 
-/* The most judge() reads: Ethernet, IPv6 with the hint, IPv6, TCP. */
+/*
+ * The most judge() reads: Ethernet, IPv6 with the hint, then IPv6 and
+ * TCP, or IPv6, ICMPv6 and its quote (IPv6, 8 bytes of TCP): the more.
+ */
 #define TC_HEADERS	(sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + \
 			 sizeof(struct hint6) + sizeof(struct ipv6hdr) + \
-			 sizeof(struct tcphdr))
+			 sizeof(struct icmp6hdr) + sizeof(struct ipv6hdr) + \
+			 ICMP_QUOTE_L4)
 
 /*
  * Rewritten as forward() does, the MACs left to the kernel. The outer

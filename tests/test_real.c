@@ -59,6 +59,8 @@
 #define PREV4		"203.0.113.2"	/* the previous real, a known peer */
 #define PREV6		"2001:db8:1::2"
 #define STRANGER4	"203.0.113.3"	/* a previous real without a MAC */
+#define ROUTER4		"192.0.2.254"	/* sends ICMP errors to the VIP */
+#define ROUTER6		"2001:db8:2::1"
 
 static const __u8 self_mac[ETH_ALEN] = { 0x02, 0, 0, 0, 0xe1, 0x01 };
 static const __u8 director_mac[ETH_ALEN] = { 0x02, 0, 0, 0, 0xd1, 0x01 };
@@ -91,12 +93,17 @@ struct frame {
 
 #include "frame.h"	/* its writers and checksums */
 
-/* A TCP segment of an inner flow: what the client sent to the VIP. */
+/*
+ * A TCP segment of an inner flow: what the client sent to the VIP; or,
+ * with icmp_error, a router's error to the VIP about the real's answer on
+ * that connection.
+ */
 struct segment {
 	const char *src, *dst;
 	__u16 sport, dport;
 	__u8 flags;
 	__u32 seq, ack;
+	int icmp_error;
 };
 
 /* How the director tunnelled it: outer family, hint and its flags. */
@@ -107,6 +114,78 @@ struct outer {
 	__u8 ttl;		/* 0: TTL */
 };
 
+/* The inner packet's length: IP and TCP, or IP, ICMP and the quote. */
+static unsigned int inner_len(const struct segment *s)
+{
+	unsigned int ip = is_ipv6(s->dst) ? 40 : 20;
+
+	return s->icmp_error ? ip + 8 + ip + 8 : ip + 20;
+}
+
+/*
+ * "Fragmentation needed" / "packet too big", MTU 1400, from ROUTER to the
+ * VIP, quoting the real's answer on s's connection: its IP header and the
+ * first 8 bytes of TCP (ports, sequence number).
+ */
+static void put_icmp_error(struct frame *f, const struct segment *s)
+{
+	int v6 = is_ipv6(s->dst);
+	unsigned int ip = f->len, icmp, quote;
+	__u32 sum;
+
+	if (v6) {
+		put32(f, 6U << 28);
+		put16(f, inner_len(s) - 40);
+		put8(f, IPPROTO_ICMPV6);
+		put8(f, 63);
+		put_addr(f, ROUTER6);
+	} else {
+		put8(f, 0x45);
+		put8(f, 0);
+		put16(f, inner_len(s));
+		put16(f, 2);
+		put16(f, 0);
+		put8(f, 63);
+		put8(f, IPPROTO_ICMP);
+		put16(f, 0);
+		put_addr(f, ROUTER4);
+	}
+	put_addr(f, s->dst);
+	if (!v6)
+		ipv4_csum(f, ip);
+	icmp = f->len;
+	put8(f, v6 ? 2 : 3);		/* too big; unreachable */
+	put8(f, v6 ? 0 : 4);		/* -; fragmentation needed */
+	put16(f, 0);
+	put32(f, 1400);
+	quote = f->len;
+	if (v6) {
+		put32(f, 6U << 28);
+		put16(f, 1400 - 40);
+		put8(f, IPPROTO_TCP);
+		put8(f, 64);
+	} else {
+		put8(f, 0x45);
+		put8(f, 0);
+		put16(f, 1400);
+		put16(f, 3);
+		put16(f, 0x4000);
+		put8(f, 64);
+		put8(f, IPPROTO_TCP);
+		put16(f, 0);
+	}
+	put_addr(f, s->dst);		/* from the VIP, to the client */
+	put_addr(f, s->src);
+	if (!v6)
+		ipv4_csum(f, quote);
+	put16(f, s->dport);
+	put16(f, s->sport);
+	put32(f, s->ack);
+	sum = v6 ? sum_words(f->b + ip + 8, 32,
+			     IPPROTO_ICMPV6 + f->len - icmp) : 0;
+	set16(f, icmp + 2, ~fold(sum_words(f->b + icmp, f->len - icmp, sum)));
+}
+
 /* The inner IPv4/IPv6 + TCP packet, with valid checksums. */
 static void put_segment(struct frame *f, const struct segment *s)
 {
@@ -114,6 +193,10 @@ static void put_segment(struct frame *f, const struct segment *s)
 	unsigned int ip = f->len, tcp;
 	__u32 sum;
 
+	if (s->icmp_error) {
+		put_icmp_error(f, s);
+		return;
+	}
 	if (v6) {
 		put32(f, 6U << 28);
 		put16(f, 20);
@@ -154,7 +237,7 @@ static void tunnelled(struct frame *f, const struct segment *s,
 		      const struct outer *o, const char *to)
 {
 	__u8 proto = is_ipv6(s->dst) ? IPPROTO_IPV6 : IPPROTO_IPIP;
-	unsigned int ip, inner = is_ipv6(s->dst) ? 60 : 40;
+	unsigned int ip, inner = inner_len(s);
 
 	memset(f, 0, sizeof(*f));
 	put(f, self_mac, ETH_ALEN);
@@ -403,7 +486,7 @@ static int connect_from(const char *addr, const char *vip, __u16 port,
  */
 static __u32 half_open(__u16 sport, __u16 port)
 {
-	struct segment syn = { HALF4, VIP4, sport, port, SYN, 1000, 0 };
+	struct segment syn = { HALF4, VIP4, sport, port, SYN, 1000, 0, 0 };
 	struct sockaddr_ll ll = {
 		.sll_family = AF_PACKET,
 		.sll_protocol = htons(ETH_P_IP),
@@ -452,7 +535,7 @@ static const struct outer hint6 = { 1, PREV6, 0, 0 };
 static void test_states(void)
 {
 	int lfd = listener(VIP4, 80), lfd6 = listener(VIP6, 80), cfd, afd;
-	struct segment s = { CLIENT4, VIP4, 0, 80, ACK, 1, 1 };
+	struct segment s = { CLIENT4, VIP4, 0, 80, ACK, 1, 1, 0 };
 	__u32 cookie;
 
 	cfd = connect_from(CLIENT4, VIP4, 80, &s.sport);
@@ -460,6 +543,10 @@ static void test_states(void)
 	     RS_KNOWN);
 	kept("established, hinted in an IPv6 outer header (4in6): kept", &s,
 	     &hint6, RS_KNOWN);
+	s.icmp_error = 1;
+	kept("ICMP frag needed about it, hinted: known by its quote, kept",
+	     &s, &hint4, RS_KNOWN);
+	s.icmp_error = 0;
 	afd = accept(lfd, NULL, NULL);
 	close(afd);		/* the server closes first: TIME_WAIT */
 	close(cfd);
@@ -469,6 +556,10 @@ static void test_states(void)
 	s.sport++;
 	sent_on("no socket, hinted: forwarded to the previous real", &s,
 		&hint4);
+	s.icmp_error = 1;
+	sent_on("ICMP frag needed about no socket here, hinted: forwarded",
+		&s, &hint4);
+	s.icmp_error = 0;
 	sent_on("no socket, hinted in IPv6 (4in6): forwarded", &s, &hint6);
 	kept("no socket, no hint: kept as before", &s, &plain4,
 	     RS_PLAIN);
@@ -478,11 +569,17 @@ static void test_states(void)
 	s.flags = SYN;
 	kept("SYN, hinted: a new connection, kept", &s, &hint4, RS_SYN);
 
-	s = (struct segment){ CLIENT6, VIP6, 0, 80, ACK, 1, 1 };
+	s = (struct segment){ CLIENT6, VIP6, 0, 80, ACK, 1, 1, 0 };
 	cfd = connect_from(CLIENT6, VIP6, 80, &s.sport);
 	kept("established IPv6 connection, hinted (6in6): kept", &s, &hint6,
 	     RS_KNOWN);
+	s.icmp_error = 1;
+	kept("ICMPv6 too big about it, hinted: known by its quote, kept", &s,
+	     &hint6, RS_KNOWN);
 	s.sport++;
+	sent_on("ICMPv6 too big about no socket here, hinted: forwarded", &s,
+		&hint6);
+	s.icmp_error = 0;
 	sent_on("IPv6, no socket, hinted (6in6): forwarded", &s, &hint6);
 	sent_on("IPv6, no socket, hinted in IPv4 (6in4): forwarded", &s,
 		&hint4);
@@ -490,7 +587,7 @@ static void test_states(void)
 
 	/* a handshake the client never completes: a request socket */
 	set_syncookies(1);
-	s = (struct segment){ HALF4, VIP4, prog->half_port, 80, ACK, 1001, 0 };
+	s = (struct segment){ HALF4, VIP4, prog->half_port, 80, ACK, 1001, 0, 0 };
 	s.ack = half_open(s.sport, 80) + 1;
 	kept("handshake in progress, hinted: known, kept", &s, &hint4,
 	     RS_KNOWN);
@@ -511,7 +608,7 @@ static void test_states(void)
 
 static void test_hints(void)
 {
-	struct segment s = { CLIENT4, VIP4, 42000, 80, ACK, 1, 1 };
+	struct segment s = { CLIENT4, VIP4, 42000, 80, ACK, 1, 1, 0 };
 	struct outer o = hint4;
 	struct tunnel_addr key = { .family = AF_INET };
 	struct peer peer;
