@@ -16,7 +16,9 @@
  * "hint" names the previous real a moved flow carries in a grace period.
  *
  * The flows depend on SEED only. With -c CLIENT they are CLIENT's
- * connections from ports SEED, SEED + 1, ... (e.g. curl --local-port).
+ * connections from ports SEED, SEED + 1, ... (e.g. curl --local-port);
+ * with -C CLIENT as well, but each from the next address: CLIENT,
+ * CLIENT + 1, ... (e.g. curl --interface).
  * With -r ROUNDS it replays the same flows
  * ROUNDS times and prints only flows whose outcome changed from the first
  * round, then a summary line "rounds N changed N": the check that live
@@ -211,28 +213,41 @@ static int attached_prog(const char *ifname)
 	return bpf_prog_get_fd_by_id(query.prog_id);
 }
 
+/* addr + n, in its last 32 bits */
+static void add_to_addr(__u8 *addr, int family, __u32 n)
+{
+	__u8 *last = addr + (family == AF_INET ? 0 : 12);
+	__u32 word;
+
+	memcpy(&word, last, 4);
+	word = htonl(ntohl(word) + n);
+	memcpy(last, &word, 4);
+}
+
 int main(int argc, char **argv)
 {
 	int c, i, r, prog_fd, family, count, rounds = 1, changed = 0;
 	char client[INET6_ADDRSTRLEN], now[96];
 	const char *fixed_client = NULL;
+	int next_client = 0;
 	struct flow *flows;
 	__u8 vip[16];
 	__u16 port;
 
-	while ((c = getopt(argc, argv, "er:c:")) != -1) {
+	while ((c = getopt(argc, argv, "er:c:C:")) != -1) {
 		if (c == 'e')
 			icmp_errors = 1;
 		else if (c == 'r')
 			rounds = atoi(optarg);
-		else if (c == 'c')
+		else if (c == 'c' || c == 'C')
 			fixed_client = optarg;
 		else
 			return 2;
+		next_client |= c == 'C';
 	}
 	if (argc - optind != 5) {
 		fprintf(stderr,
-			"usage: flowpick [-e] [-r ROUNDS] [-c CLIENT] IFNAME VIP PORT COUNT SEED\n");
+			"usage: flowpick [-e] [-r ROUNDS] [-c|-C CLIENT] IFNAME VIP PORT COUNT SEED\n");
 		return 2;
 	}
 	family = strchr(argv[optind + 1], ':') ? AF_INET6 : AF_INET;
@@ -262,6 +277,8 @@ int main(int argc, char **argv)
 			if (inet_pton(family, fixed_client, flows[i].client) != 1)
 				return 2;
 			flows[i].sport = atoi(argv[optind + 4]) + i;
+			if (next_client)
+				add_to_addr(flows[i].client, family, i);
 		}
 		if (run_flow(prog_fd, family, vip, port, &flows[i]))
 			return 1;
