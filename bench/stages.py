@@ -33,11 +33,11 @@ OURS = ("static __always_inline int decide(struct xdp_md *ctx, "
      "return XDP_PASS;"),
     # the ports stay in use: with dport alone, clang recomputes the L4
     # pointer past its check, and the verifier refuses the copy
-    ("+ match ports", "if (d->vip->flags & (VIP_F_RING | VIP_F_FLOW_SRC))",
+    ("+ match ports", "cfg = pick(d, pkt);",
      "return pkt->sport + pkt->dport ? XDP_PASS : XDP_DROP;"),
-    ("+ pick real", "cfg = bpf_map_lookup_elem(&config_map, &zero);",
+    ("+ pick real, settings", "if (cfg->mtu && pkt->l3_len + tunnel_room(",
      "return XDP_PASS;"),
-    ("+ settings, MTU", "action = encapsulate(",
+    ("+ MTU, hint", "action = encapsulate(",
      "return XDP_PASS;"),
     ("+ encapsulate", "if (action == XDP_TX) {",
      "return action;"),
