@@ -13,22 +13,11 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 NS=xipt-cli
 PEER=xipt-cli-peer
 PINS=/sys/fs/bpf/xdp_iptunnel/$NS
-tmp=$(mktemp -d)
-
-cleanup() {
-	local pid
-	for pid in $(jobs -p); do kill -KILL "$pid" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	ip netns del $NS 2>/dev/null || true
-	ip netns del $PEER 2>/dev/null || true
-	rm -rf "$PINS" "$tmp"
-	rmdir /sys/fs/bpf/xdp_iptunnel 2>/dev/null || true
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-cleanup
-tmp=$(mktemp -d)
+D=$NS
+NETNS="$NS $PEER"
+# shellcheck source=tests/netns.sh
+. "$top/tests/netns.sh"
+netns_begin KILL
 ip netns add $NS
 ip netns add $PEER
 ip -n $NS link add c0 type veth peer name c1 netns $PEER
