@@ -329,6 +329,20 @@ static __always_inline int judge(void *ctx, void *data, void *data_end,
 	return ask_stack(ctx, &tuple, size, inner, iph_len, th);
 }
 
+/*
+ * The steps both programs take: a frame tunnelled to this host, its
+ * outer header in *t, gets the RS_* event of what to do with it (plain
+ * when not hinted); anything else -1, to go on untouched.
+ */
+static __always_inline int classify(void *ctx, void *data, void *data_end,
+				    struct tunnel *t)
+{
+	if (parse_outer(data, data_end, t) ||
+	    !bpf_map_lookup_elem(&local_addrs, &t->dst))
+		return -1;
+	return t->hinted ? judge(ctx, data, data_end, t) : RS_PLAIN;
+}
+
 /* ---- decapsulate, or forward ------------------------------------------ */
 
 static __always_inline int decapsulate(struct xdp_md *ctx,
@@ -432,13 +446,10 @@ int xdp_iptunnel_real(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	void *data = (void *)(long)ctx->data;
 	struct tunnel t = {};
-	int event = RS_PLAIN;
+	int event = classify(ctx, data, data_end, &t);
 
-	if (parse_outer(data, data_end, &t) ||
-	    !bpf_map_lookup_elem(&local_addrs, &t.dst))
+	if (event < 0)
 		return XDP_PASS;
-	if (t.hinted)
-		event = judge(ctx, data, data_end, &t);
 	if (event == RS_FORWARDED)
 		return forward(ctx, &t);
 	count(event);
@@ -505,7 +516,7 @@ int xdp_iptunnel_real_tc(struct __sk_buff *skb)
 	__u32 len = skb->len < TC_HEADERS ? skb->len : TC_HEADERS;
 	void *data_end, *data;
 	struct tunnel t = {};
-	int event = RS_PLAIN;
+	int event;
 
 	/* the headers in the linear part: pulled only when they are not */
 	if ((void *)(long)skb->data + len > (void *)(long)skb->data_end &&
@@ -513,11 +524,9 @@ int xdp_iptunnel_real_tc(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	data_end = (void *)(long)skb->data_end;
 	data = (void *)(long)skb->data;
-	if (parse_outer(data, data_end, &t) ||
-	    !bpf_map_lookup_elem(&local_addrs, &t.dst))
+	event = classify(skb, data, data_end, &t);
+	if (event < 0)
 		return TC_ACT_OK;
-	if (t.hinted)
-		event = judge(skb, data, data_end, &t);
 	if (event == RS_FORWARDED)
 		return forward_neigh(skb, &t);
 	count(event);
