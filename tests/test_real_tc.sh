@@ -97,14 +97,10 @@ finish() {
 	wait "$pid" 2>/dev/null || true
 }
 
-# exchange OUTER PREV FLAGS TCPFLAGS: from p0, the director's frame to
-# the real (outer OUTER family, hint PREV with FLAGS, an inner TCP segment
-# with TCPFLAGS to a port nothing listens on); prints the first frame
-# back on p0 that is tunnelled to PREV, in hex, or "none" after 2 s
-exchange() {
-	nsenter --net=/run/netns/$PEER python3 - "$@" "$real_mac" "$peer_mac" <<'EOF'
+# The Python both frame builders below start with: a checksum, and the
+# inner IPv4 segment 198.51.100.7:40000 -> 192.0.2.33:9 with TCP flags
+frames_py=$(cat <<'EOF'
 import socket, struct, sys, time
-outer, prev, flags, tcpflags, real_mac, peer_mac = sys.argv[1:]
 mac = lambda s: bytes.fromhex(s.replace(":", ""))
 
 def csum(b):
@@ -114,12 +110,28 @@ def csum(b):
     return ~s & 0xffff
 
 src, dst = socket.inet_aton("198.51.100.7"), socket.inet_aton("192.0.2.33")
-tcp = struct.pack("!HHIIBBHHH", 40000, 9, 1, 1, 5 << 4, int(tcpflags, 0),
-                  65535, 0, 0)
-tcp = tcp[:16] + struct.pack("!H", csum(src + dst + struct.pack(
-    "!HH", 6, 20) + tcp)) + tcp[18:]
-ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 1, 0x4000, 63, 6, 0, src, dst)
-inner = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:] + tcp
+
+def segment(tcpflags):
+    tcp = struct.pack("!HHIIBBHHH", 40000, 9, 1, 1, 5 << 4, tcpflags, 65535,
+                      0, 0)
+    tcp = tcp[:16] + struct.pack("!H", csum(src + dst + struct.pack(
+        "!HH", 6, 20) + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 1, 0x4000, 63, 6, 0, src,
+                     dst)
+    return ip[:10] + struct.pack("!H", csum(ip)) + ip[12:] + tcp
+EOF
+)
+
+# exchange OUTER PREV FLAGS TCPFLAGS: from p0, the director's frame to
+# the real (outer OUTER family, hint PREV with FLAGS, an inner TCP segment
+# with TCPFLAGS to a port nothing listens on); prints the first frame
+# back on p0 that is tunnelled to PREV, in hex, or "none" after 2 s
+exchange() {
+	{
+		echo "$frames_py"
+		cat <<'EOF'
+outer, prev, flags, tcpflags, real_mac, peer_mac = sys.argv[1:]
+inner = segment(int(tcpflags, 0))
 if outer == "4":
     opt = struct.pack("!BBBB4s", 0x9e, 8, int(flags, 0), 0,
                       socket.inet_aton(prev))
@@ -155,29 +167,18 @@ while time.time() < end:
         sys.exit(0)
 print("none")
 EOF
+	} | nsenter --net=/run/netns/$PEER python3 - "$@" "$real_mac" "$peer_mac"
 }
 
 # want OUTER PREV: the frame exchange must get back, built here: from the
 # real's MAC to the previous real's, the outer destination PREV, TTL or
 # hop limit 63, the IPv4 header checksum again, the hint marked used
 want() {
-	nsenter --net=/run/netns/$PEER python3 - "$@" "$real_mac" "$peer_mac" <<'EOF'
-import socket, struct, sys
+	{
+		echo "$frames_py"
+		cat <<'EOF'
 outer, prev, real_mac, peer_mac = sys.argv[1:]
-mac = lambda s: bytes.fromhex(s.replace(":", ""))
-
-def csum(b):
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-
-src, dst = socket.inet_aton("198.51.100.7"), socket.inet_aton("192.0.2.33")
-tcp = struct.pack("!HHIIBBHHH", 40000, 9, 1, 1, 5 << 4, 0x10, 65535, 0, 0)
-tcp = tcp[:16] + struct.pack("!H", csum(src + dst + struct.pack(
-    "!HH", 6, 20) + tcp)) + tcp[18:]
-ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 1, 0x4000, 63, 6, 0, src, dst)
-inner = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:] + tcp
+inner = segment(0x10)
 if outer == "4":
     hdr = struct.pack("!BBHHHBBH4s4sBBBB4s", 0x47, 0, 68, 0, 0x4000, 63, 4,
                       0, socket.inet_aton("192.0.2.10"),
@@ -194,6 +195,7 @@ else:
 print((mac(peer_mac) + mac(real_mac) + struct.pack("!H", ethertype) + hdr +
        inner).hex())
 EOF
+	} | nsenter --net=/run/netns/$PEER python3 - "$@" "$real_mac" "$peer_mac"
 }
 
 # same GOT WANT: equal, or both shown
