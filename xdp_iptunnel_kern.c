@@ -560,9 +560,8 @@ static __always_inline struct real *pick_real(struct vip_range *vip,
  * A TCP flow whose slot changed owner in the VIP's grace period: the
  * real that owned it before, to be named in the outer header (the new
  * real hands it the connections it does not know, and the errors about
- * them). Only a real of the
- * outer header's family fits in it. A fragment hashes without ports, to
- * another slot than its flow's: no hint.
+ * them). Only a real of the outer header's family fits in it. A fragment
+ * hashes without ports, to another slot than its flow's: no hint.
  */
 static __always_inline struct real *previous_real(const struct packet *pkt,
 						  const struct vip_range *vip,
