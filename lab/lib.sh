@@ -257,6 +257,23 @@ EOF
 	in_ns "$host" nginx -c "$conf"
 }
 
+# lab_cut_loader DIR SED: a copy of the loader in DIR beside a copy of
+# the director's program built with one line changed by SED (the loader
+# loads the object beside it), to show what a test sees without a part
+# of the program; fails when SED changes nothing
+lab_cut_loader() {
+	local dir=$1
+	sed "$2" "$LAB_TOP/xdp_iptunnel_kern.c" >"$dir/xdp_iptunnel_kern.c"
+	if cmp -s "$LAB_TOP/xdp_iptunnel_kern.c" "$dir/xdp_iptunnel_kern.c"; then
+		echo "lab: '$2' changes nothing in xdp_iptunnel_kern.c" >&2
+		return 1
+	fi
+	cp "$LAB_TOP/xdp_iptunnel_common.h" "$LAB_TOP/xdp_iptunnel" "$dir/"
+	clang -O2 -g -Wall -target bpf \
+		-I"/usr/include/$(gcc -print-multiarch)" \
+		-c "$dir/xdp_iptunnel_kern.c" -o "$dir/xdp_iptunnel_kern.o"
+}
+
 # lab_director ARGS...: start xdp_iptunnel on the director's eth0 in the
 # background (nsenter keeps the host's bpffs, so --update can reach it)
 lab_director() {

@@ -26,21 +26,6 @@ trap 'exit 1' INT TERM
 
 url() { case $1 in *:*) echo "http://[$1]/big" ;; *) echo "http://$1/big" ;; esac; }
 
-# The program without its ICMP branch, beside a copy of the loader (which
-# loads the object next to itself).
-build_without_icmp() {
-	sed 's/^\tif (is_icmp(pkt)) {$/\tif (0) {/' \
-		"$top/xdp_iptunnel_kern.c" >"$off/xdp_iptunnel_kern.c"
-	if cmp -s "$top/xdp_iptunnel_kern.c" "$off/xdp_iptunnel_kern.c"; then
-		echo "test_pmtu: the ICMP branch to cut was not found" >&2
-		exit 1
-	fi
-	cp "$top/xdp_iptunnel_common.h" "$top/xdp_iptunnel" "$off/"
-	clang -O2 -g -Wall -target bpf \
-		-I"/usr/include/$(gcc -print-multiarch)" \
-		-c "$off/xdp_iptunnel_kern.c" -o "$off/xdp_iptunnel_kern.o"
-}
-
 # route_mtu HOST FAMILY DST: the MTU the route cache holds toward DST, or
 # "none"
 route_mtu() {
@@ -123,7 +108,8 @@ test_ping() {
 modes=${*:-native generic}
 "$top/tests/deps.sh" demo
 make -s -C "$top" all lab/xdp_pass_kern.o
-build_without_icmp
+# the program without its ICMP branch
+lab_cut_loader "$off" 's/^\tif (is_icmp(pkt)) {$/\tif (0) {/'
 for mode in $modes; do
 	lab_up "$mode" 1
 	head -c 2000000 /dev/urandom >"$LAB_RUN/big"

@@ -120,21 +120,6 @@ narrowed() {
 	router_mtu 1400
 }
 
-# The director without the hint on ICMP errors (a copy built here, with
-# a copy of the loader, which loads the object beside it)
-build_without_error_hint() {
-	sed 's/^\tprev = previous_real(&flow, d->vip, d->hash, d->real);$/\tprev = NULL;/' \
-		"$top/xdp_iptunnel_kern.c" >"$off/xdp_iptunnel_kern.c"
-	if cmp -s "$top/xdp_iptunnel_kern.c" "$off/xdp_iptunnel_kern.c"; then
-		echo "test_survive: the error's hint to cut was not found" >&2
-		exit 1
-	fi
-	cp "$top/xdp_iptunnel_common.h" "$top/xdp_iptunnel" "$off/"
-	clang -O2 -g -Wall -target bpf \
-		-I"/usr/include/$(gcc -print-multiarch)" \
-		-c "$off/xdp_iptunnel_kern.c" -o "$off/xdp_iptunnel_kern.o"
-}
-
 # scenario NAME PORT0 GRACE "REALS" "SETUP" CHANGE...: a director with
 # REALS (HOST[:WEIGHT]) and --grace GRACE, health-checked every second;
 # SETUP runs before the downloads, CHANGE 4 s into them. Prints
@@ -237,7 +222,9 @@ read -r _ moved _ broken <<<"$r"
 check "a 4th real added, then the path MTU 1400, $N downloads: $moved moved, $broken broken" \
 	none_broken narrow "$moved" "$broken"
 router_mtu 1500
-build_without_error_hint
+# the director without the hint on ICMP errors
+lab_cut_loader "$off" \
+	's/^\tprev = previous_real(&flow, d->vip, d->hash, d->real);$/\tprev = NULL;/'
 SPREAD=198.51.100.188
 spread_clients
 r=$(LAB_LOADER=$off/xdp_iptunnel scenario narrow-nohint 29000 60 \
